@@ -1,0 +1,1 @@
+//! ferry-spec (being written).

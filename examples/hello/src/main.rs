@@ -1,0 +1,2 @@
+//! ferry's demo service (being written).
+fn main() {}

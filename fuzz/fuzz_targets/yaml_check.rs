@@ -1,0 +1,7 @@
+#![no_main]
+//! Fuzz target yaml_check (owner fills in the parser call).
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let _ = data;
+});

@@ -1,0 +1,211 @@
+//! The command line grammar: global options and every subcommand (clap derive).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// The version line: crate version plus the git commit it was built from.
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("FERRY_GIT_SHA"), ")");
+
+/// ferry ships containerized services to production safely.
+#[derive(Debug, Parser)]
+#[command(name = "ferry", version = VERSION, propagate_version = true)]
+#[command(about = "Ship containerized services to production safely")]
+#[command(
+    after_help = "Exit codes: 0 ok, 1 the operation failed, 2 usage or configuration \
+error, 3 the Docker engine is unreachable."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command accepts.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Output format: human text, or JSON for machines.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        env = "FERRY_OUTPUT",
+        default_value = "human"
+    )]
+    pub output: OutputFormat,
+    /// When to use colors.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        env = "FERRY_COLOR",
+        default_value = "auto"
+    )]
+    pub color: ColorChoice,
+    /// Print only errors.
+    #[arg(short, long, global = true, env = "FERRY_QUIET")]
+    pub quiet: bool,
+    /// More diagnostics on stderr (-v, -vv).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Environment whose overrides apply (e.g. staging, production).
+    #[arg(long = "env", global = true, env = "FERRY_ENV", value_name = "NAME")]
+    pub env: Option<String>,
+    /// Path of ferry.toml (default: found upward from the current directory).
+    #[arg(long, global = true, env = "FERRY_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write a ferry.toml (and a hardened Dockerfile when there is none).
+    Init(InitArgs),
+    /// Validate, show or describe ferry.toml.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Lint ferry.toml, Dockerfiles, compose files, Kubernetes YAML and secrets.
+    Check(CheckArgs),
+    /// Build the image through the Docker engine.
+    Build(BuildArgs),
+    /// List recorded builds.
+    Builds(BuildsArgs),
+    /// Build the image and run it, hardened and healthy, on the local engine.
+    Run(RunArgs),
+    /// Stop and remove the containers `ferry run` started.
+    Down,
+    /// Run the reverse proxy in the foreground.
+    Proxy(ProxyArgs),
+    /// Probe an HTTP URL; exit 0 on a 2xx answer (a HEALTHCHECK for scratch images).
+    Healthcheck(HealthcheckArgs),
+    /// Print shell completions.
+    Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Directory to initialise (default: the current directory).
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    /// Overwrite existing files.
+    #[arg(long)]
+    pub force: bool,
+    /// App name (default: the directory name).
+    #[arg(long)]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Check ferry.toml and report every problem with file:line:col.
+    Validate {
+        /// Treat production-policy warnings as errors.
+        #[arg(long)]
+        strict: bool,
+    },
+    /// Print the merged spec for an environment (secret names only, never values).
+    Show,
+    /// Print the JSON schema of ferry.toml.
+    Schema,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CheckFormat {
+    Human,
+    Json,
+    Sarif,
+    Github,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
+pub enum FailOn {
+    Info,
+    Warning,
+    Error,
+    Never,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Files or directories (default: the project directory).
+    pub paths: Vec<PathBuf>,
+    /// Report format (default: follows --output).
+    #[arg(long, value_enum)]
+    pub format: Option<CheckFormat>,
+    /// Lowest severity that makes the command exit 1.
+    #[arg(long, value_enum, default_value = "warning")]
+    pub fail_on: FailOn,
+    /// Dockerfile build argument, KEY=VALUE (repeatable).
+    #[arg(long = "build-arg", value_name = "KEY=VALUE")]
+    pub build_args: Vec<String>,
+    /// Dockerfile target stage.
+    #[arg(long)]
+    pub target: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// Extra tag for the image (repeatable).
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+    /// Skip the pre-build hooks.
+    #[arg(long)]
+    pub no_hooks: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BuildsArgs {
+    /// How many builds to list.
+    #[arg(long, default_value_t = 20)]
+    pub limit: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Host port to publish the web port on (default: any free port).
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    #[command(flatten)]
+    pub build: BuildArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ProxyArgs {
+    /// Routes file (TOML; see docs/proxy.md).
+    #[arg(long, value_name = "FILE", conflicts_with = "to")]
+    pub routes: Option<PathBuf>,
+    /// Listen address for the quick mode.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Quick mode: forward everything to one upstream address.
+    #[arg(long, value_name = "ADDR")]
+    pub to: Option<SocketAddr>,
+}
+
+#[derive(Debug, Args)]
+pub struct HealthcheckArgs {
+    /// URL to probe, e.g. http://127.0.0.1:8080/health
+    pub url: String,
+    /// Give up after this many seconds.
+    #[arg(long, default_value_t = 3)]
+    pub timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    pub shell: clap_complete::Shell,
+}

@@ -1,1 +1,34 @@
-//! ferry-proxy (being written).
+//! ferry's data plane: a reverse proxy that routes by host and path to services,
+//! splits each service's traffic exactly between revision pools by weight, and
+//! can be steered live through a [`ProxyHandle`].
+//!
+//! It knows routes, services, revisions, weights, backends and health; it knows
+//! nothing of rollouts or the store. See `docs/proxy.md` for the routes file.
+
+mod backend;
+mod body;
+mod config;
+mod duration;
+mod error;
+mod forward;
+mod handle;
+mod health;
+mod proxy;
+mod route_table;
+mod stats;
+mod tls;
+mod weight;
+
+pub use body::ProxyBody;
+pub use config::{
+    AdminConfig, Balance, CertificateConfig, HealthConfig, Limits, ListenerConfig, OutlierConfig,
+    PoolConfig, ProxyConfig, RetryConfig, RouteConfig, RoutingConfig, ServiceConfig, Sticky,
+    Timeouts,
+};
+pub use duration::HumanDuration;
+pub use error::Error;
+pub use forward::REVISION_HEADER;
+pub use handle::{DrainOutcome, ProxyHandle};
+pub use proxy::{RunningProxy, serve, start};
+pub use stats::{BackendSnapshot, RECENT_SAMPLES, RevisionSnapshot, StatsSnapshot};
+pub use weight::{SmoothWeighted, Weight};

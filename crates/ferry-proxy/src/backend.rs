@@ -1,0 +1,229 @@
+//! A backend: its pooled upstream client, in-flight count, drain flag, health and ejection state.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use tokio::sync::Notify;
+
+use crate::body::ReqBody;
+use crate::config::{HealthConfig, OutlierConfig};
+
+/// The pooled HTTP/1.1 client of one backend.
+pub(crate) type UpstreamClient = Client<HttpConnector, ReqBody>;
+
+/// Milliseconds since the first call (a monotonic clock cheap enough to store in atomics).
+pub(crate) fn now_ms() -> u64 {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    let epoch = *EPOCH.get_or_init(Instant::now);
+    u64::try_from(epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+/// One upstream address and everything the proxy knows about it.
+#[derive(Debug)]
+pub(crate) struct Backend {
+    pub addr: SocketAddr,
+    pub authority: http::uri::Authority,
+    pub client: UpstreamClient,
+    in_flight: AtomicU64,
+    draining: AtomicBool,
+    healthy: AtomicBool,
+    consecutive_failures: AtomicU32,
+    ejections: AtomicU32,
+    ejected_until_ms: AtomicU64,
+    /// Signalled whenever `in_flight` drops to zero.
+    idle: Notify,
+    pub added_ms: u64,
+    /// The active health check settings of the service that owns it.
+    pub health: Mutex<Option<HealthConfig>>,
+    pub health_task_running: AtomicBool,
+}
+
+impl Backend {
+    pub fn new(
+        addr: SocketAddr,
+        connect_timeout: Duration,
+        idle_timeout: Duration,
+        healthy: bool,
+    ) -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(connect_timeout));
+        connector.set_nodelay(true);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(idle_timeout)
+            .pool_max_idle_per_host(1024)
+            .build(connector);
+        let authority = addr
+            .to_string()
+            .parse()
+            .expect("a socket address is a valid authority");
+        Self {
+            addr,
+            authority,
+            client,
+            in_flight: AtomicU64::new(0),
+            draining: AtomicBool::new(false),
+            healthy: AtomicBool::new(healthy),
+            consecutive_failures: AtomicU32::new(0),
+            ejections: AtomicU32::new(0),
+            ejected_until_ms: AtomicU64::new(0),
+            idle: Notify::new(),
+            added_ms: now_ms(),
+            health: Mutex::new(None),
+            health_task_running: AtomicBool::new(false),
+        }
+    }
+
+    /// Whether the backend may take a new request now.
+    pub fn available(&self, now_ms: u64) -> bool {
+        self.healthy.load(Ordering::Relaxed)
+            && !self.draining.load(Ordering::Relaxed)
+            && !self.is_ejected(now_ms)
+    }
+
+    pub fn is_ejected(&self, now_ms: u64) -> bool {
+        self.ejected_until_ms.load(Ordering::Relaxed) > now_ms
+    }
+
+    pub fn in_flight(&self) -> u64 {
+        self.in_flight.load(Ordering::Acquire)
+    }
+
+    pub fn is_healthy(&self) -> bool {
+        self.healthy.load(Ordering::Relaxed)
+    }
+
+    pub fn set_healthy(&self, healthy: bool) {
+        self.healthy.store(healthy, Ordering::Relaxed);
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
+    }
+
+    pub fn set_draining(&self, draining: bool) {
+        self.draining.store(draining, Ordering::Relaxed);
+    }
+
+    /// Counts a request as in flight until the returned guard drops.
+    pub fn start_request(self: &Arc<Self>) -> InFlight {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        InFlight(Arc::clone(self))
+    }
+
+    /// Waits until no request is in flight or `deadline` passes; returns the count left.
+    pub async fn wait_idle(&self, deadline: tokio::time::Instant) -> u64 {
+        loop {
+            let notified = self.idle.notified();
+            let n = self.in_flight();
+            if n == 0 {
+                return 0;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return self.in_flight();
+            }
+        }
+    }
+
+    /// Feeds one request outcome to passive outlier detection. `others_available`
+    /// and `ejected_in_pool` describe the rest of its pool right now.
+    pub fn record_outcome(
+        &self,
+        ok: bool,
+        cfg: &OutlierConfig,
+        pool_size: usize,
+        ejected_in_pool: usize,
+        others_available: usize,
+        now_ms: u64,
+    ) {
+        if ok {
+            if self.consecutive_failures.load(Ordering::Relaxed) != 0 {
+                self.consecutive_failures.store(0, Ordering::Relaxed);
+            }
+            return;
+        }
+        let n = self.consecutive_failures.fetch_add(1, Ordering::Relaxed) + 1;
+        if cfg.consecutive_failures == 0 || n < cfg.consecutive_failures || self.is_ejected(now_ms)
+        {
+            return;
+        }
+        if !ejection_allowed(
+            pool_size,
+            ejected_in_pool,
+            others_available,
+            cfg.max_ejected_percent,
+        ) {
+            return;
+        }
+        let k = self.ejections.fetch_add(1, Ordering::Relaxed) + 1;
+        let d = ejection_duration(cfg.base_ejection.0, cfg.max_ejection.0, k);
+        let ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        self.ejected_until_ms
+            .store(now_ms.saturating_add(ms), Ordering::Relaxed);
+        self.consecutive_failures.store(0, Ordering::Relaxed);
+        tracing::warn!(backend = %self.addr, ejection = k, duration_ms = ms, "backend ejected");
+    }
+}
+
+/// Whether one more backend of a pool may be ejected: never beyond
+/// `max_percent` of the pool (though always one of a pool of two or more),
+/// and never the last available backend.
+pub(crate) fn ejection_allowed(
+    pool_size: usize,
+    ejected: usize,
+    others_available: usize,
+    max_percent: u32,
+) -> bool {
+    if others_available == 0 {
+        return false;
+    }
+    let cap = (pool_size * max_percent as usize / 100).max(1);
+    ejected < cap
+}
+
+/// The n-th ejection lasts `base × n`, at most `max`.
+pub(crate) fn ejection_duration(base: Duration, max: Duration, n: u32) -> Duration {
+    base.saturating_mul(n).min(max)
+}
+
+/// Counts one request in flight on a backend until dropped.
+#[derive(Debug)]
+pub struct InFlight(Arc<Backend>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if self.0.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ejection_cap_and_last_backend() {
+        assert!(!ejection_allowed(1, 0, 0, 100), "the only backend stays");
+        assert!(
+            ejection_allowed(2, 0, 1, 10),
+            "one of two is always allowed"
+        );
+        assert!(!ejection_allowed(2, 1, 1, 50));
+        assert!(ejection_allowed(10, 4, 5, 50));
+        assert!(!ejection_allowed(10, 5, 5, 50));
+    }
+
+    #[test]
+    fn ejection_grows_then_caps() {
+        let b = Duration::from_secs(30);
+        let m = Duration::from_secs(100);
+        assert_eq!(ejection_duration(b, m, 1), b);
+        assert_eq!(ejection_duration(b, m, 3), Duration::from_secs(90));
+        assert_eq!(ejection_duration(b, m, 4), m);
+    }
+}

@@ -1,0 +1,209 @@
+//! `ProxyHandle`: the control surface a controller (or the admin API) uses to steer a running proxy.
+//!
+//! Every change builds a whole new routing table from the live one, validates
+//! and compiles it, and swaps it in atomically: requests in flight keep the
+//! table they started with, and an invalid change leaves the live table as it was.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::backend::now_ms;
+use crate::config::{PoolConfig, RoutingConfig};
+use crate::error::Error;
+use crate::proxy::Shared;
+use crate::stats::{BackendSnapshot, StatsSnapshot};
+use crate::weight::Weight;
+
+/// Controls a running proxy. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct ProxyHandle {
+    shared: Arc<Shared>,
+    addrs: Arc<[SocketAddr]>,
+}
+
+/// How a drain ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct DrainOutcome {
+    /// Requests (streams and upgraded connections included) still in flight when
+    /// the drain ended: 0 means every one finished before the timeout.
+    pub in_flight_left: u64,
+}
+
+impl ProxyHandle {
+    pub(crate) fn new(shared: Arc<Shared>, addrs: Vec<SocketAddr>) -> Self {
+        Self {
+            shared,
+            addrs: addrs.into(),
+        }
+    }
+
+    /// The bound addresses of the client listeners, in config order.
+    pub fn listen_addrs(&self) -> &[SocketAddr] {
+        &self.addrs
+    }
+
+    /// The live routing table.
+    pub fn routing(&self) -> RoutingConfig {
+        self.shared.table.load().config.clone()
+    }
+
+    /// Replaces the routing table atomically; an invalid table is rejected with the
+    /// reason and the live one stays.
+    pub fn replace_routing(&self, routing: RoutingConfig) -> Result<(), Error> {
+        self.shared.apply(routing)
+    }
+
+    /// Changes the live table with `f` and applies the result atomically.
+    pub fn update(
+        &self,
+        f: impl FnOnce(&mut RoutingConfig) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        // Serialize read-modify-write so concurrent updates never lose each other.
+        let _serial = self.update_lock();
+        let mut routing = self.routing();
+        f(&mut routing)?;
+        self.shared.apply(routing)
+    }
+
+    fn update_lock(&self) -> std::sync::MutexGuard<'static, ()> {
+        static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        LOCK.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Sets the weights of a service's revisions; revisions not named get 0.
+    /// The weights must sum to 100.
+    pub fn set_weights(&self, service: &str, weights: &[(&str, Weight)]) -> Result<(), Error> {
+        self.update(|r| {
+            let svc = r
+                .services
+                .get_mut(service)
+                .ok_or_else(|| Error::UnknownService(service.to_owned()))?;
+            for (rev, _) in weights {
+                if !svc.pools.iter().any(|p| p.revision == *rev) {
+                    return Err(Error::UnknownRevision {
+                        service: service.to_owned(),
+                        revision: (*rev).to_owned(),
+                    });
+                }
+            }
+            for p in &mut svc.pools {
+                p.weight = weights
+                    .iter()
+                    .find(|(rev, _)| *rev == p.revision)
+                    .map_or(Weight::ZERO, |(_, w)| *w);
+            }
+            Ok(())
+        })
+    }
+
+    /// Adds a backend to a revision pool, creating the pool at weight 0 if needed.
+    pub fn add_backend(
+        &self,
+        service: &str,
+        revision: &str,
+        addr: SocketAddr,
+    ) -> Result<(), Error> {
+        self.update(|r| {
+            let svc = r
+                .services
+                .get_mut(service)
+                .ok_or_else(|| Error::UnknownService(service.to_owned()))?;
+            match svc.pools.iter_mut().find(|p| p.revision == revision) {
+                Some(p) => p.backends.push(addr),
+                None => svc.pools.push(PoolConfig {
+                    revision: revision.to_owned(),
+                    weight: Weight::ZERO,
+                    backends: vec![addr],
+                }),
+            }
+            Ok(())
+        })
+    }
+
+    /// Removes a backend from the table at once; requests in flight on it finish.
+    pub fn remove_backend(&self, addr: SocketAddr) -> Result<(), Error> {
+        self.update(|r| {
+            let mut found = false;
+            for svc in r.services.values_mut() {
+                for p in &mut svc.pools {
+                    let before = p.backends.len();
+                    p.backends.retain(|b| *b != addr);
+                    found |= p.backends.len() != before;
+                }
+            }
+            if found {
+                Ok(())
+            } else {
+                Err(Error::UnknownBackend(addr))
+            }
+        })
+    }
+
+    /// Drains a backend: no new requests from now on, waits up to `timeout` for
+    /// those in flight, then removes it from the table (its idle connections close).
+    pub async fn drain_backend(
+        &self,
+        addr: SocketAddr,
+        timeout: Duration,
+    ) -> Result<DrainOutcome, Error> {
+        let backend = {
+            let registry = self
+                .shared
+                .registry
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            registry
+                .backends
+                .get(&addr)
+                .cloned()
+                .ok_or(Error::UnknownBackend(addr))?
+        };
+        backend.set_draining(true);
+        let left = backend
+            .wait_idle(tokio::time::Instant::now() + timeout)
+            .await;
+        match self.remove_backend(addr) {
+            Ok(()) | Err(Error::UnknownBackend(_)) => {}
+            Err(e) => return Err(e),
+        }
+        Ok(DrainOutcome {
+            in_flight_left: left,
+        })
+    }
+
+    /// Statistics per revision and state per backend, for the analysis engine and status.
+    pub fn stats_snapshot(&self) -> StatsSnapshot {
+        let table = self.shared.table.load_full();
+        let now = now_ms();
+        let mut revisions = Vec::new();
+        let mut backends = Vec::new();
+        for s in &table.services {
+            for p in &s.pools {
+                revisions.push(p.stats.snapshot(&s.name, &p.revision));
+                for b in &p.backends {
+                    backends.push(BackendSnapshot {
+                        service: s.name.clone(),
+                        revision: p.revision.clone(),
+                        addr: b.addr,
+                        healthy: b.is_healthy(),
+                        ejected: b.is_ejected(now),
+                        draining: b.is_draining(),
+                        in_flight: b.in_flight(),
+                    });
+                }
+            }
+        }
+        StatsSnapshot {
+            revisions,
+            backends,
+        }
+    }
+
+    /// Starts graceful shutdown: stop accepting, let connections finish in-flight requests.
+    pub fn shutdown(&self) {
+        self.shared.shutdown.send_replace(true);
+    }
+}

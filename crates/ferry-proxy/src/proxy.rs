@@ -1,0 +1,360 @@
+//! Starting and stopping the proxy: listeners, connections, graceful shutdown, and the shared state.
+//!
+//! Shutdown protocol: the accept loops stop first (no new connections), every
+//! open connection is told to finish its in-flight request and close
+//! (HTTP/1.1 `connection: close`, HTTP/2 GOAWAY), and `wait` returns when all
+//! connections are gone or the shutdown deadline passes.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use http::{Response, StatusCode};
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinHandle;
+
+use crate::body::ProxyBody;
+use crate::config::{ListenerConfig, ProxyConfig, RoutingConfig};
+use crate::error::Error;
+use crate::forward::{self, ConnInfo};
+use crate::handle::ProxyHandle;
+use crate::health;
+use crate::route_table::{BackendSettings, Registry, RouteTable};
+
+/// State shared by every connection and the handle.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub table: ArcSwap<RouteTable>,
+    /// Held while a new table is compiled and swapped, so updates never interleave.
+    pub registry: Mutex<Registry>,
+    pub settings: BackendSettings,
+    pub upstream_timeout: Duration,
+    pub max_body_bytes: u64,
+    pub runtime: tokio::runtime::Handle,
+    pub shutdown: watch::Sender<bool>,
+    pub connections: AtomicUsize,
+    pub connections_done: Notify,
+    pub shutdown_timeout: Duration,
+}
+
+impl Shared {
+    /// Validates, compiles and swaps in a new routing table; the live one stays on error.
+    pub fn apply(&self, routing: RoutingConfig) -> Result<(), Error> {
+        let mut registry = self.registry.lock().unwrap_or_else(|e| e.into_inner());
+        let table = match RouteTable::compile(routing, &mut registry, self.settings) {
+            Ok(t) => t,
+            Err(e) => {
+                let live = self.table.load_full();
+                retain_referenced(&mut registry, &live);
+                return Err(e);
+            }
+        };
+        for service in &table.services {
+            for pool in &service.pools {
+                for b in &pool.backends {
+                    *b.health.lock().unwrap_or_else(|e| e.into_inner()) =
+                        service.config.health.clone();
+                    health::ensure_task(b, &self.runtime);
+                }
+            }
+        }
+        retain_referenced(&mut registry, &table);
+        self.table.store(Arc::new(table));
+        Ok(())
+    }
+}
+
+/// Drops backends and statistics the table no longer uses (their health tasks end).
+fn retain_referenced(registry: &mut Registry, table: &RouteTable) {
+    let mut addrs = std::collections::HashSet::new();
+    let mut revisions = std::collections::HashSet::new();
+    for s in &table.services {
+        for p in &s.pools {
+            revisions.insert((s.name.clone(), p.revision.clone()));
+            addrs.extend(p.backends.iter().map(|b| b.addr));
+        }
+    }
+    registry.backends.retain(|a, _| addrs.contains(a));
+    registry.stats.retain(|k, _| revisions.contains(k));
+}
+
+/// A started proxy: its handle and the task that ends after shutdown.
+#[derive(Debug)]
+pub struct RunningProxy {
+    /// Controls the running proxy.
+    pub handle: ProxyHandle,
+    task: JoinHandle<()>,
+}
+
+impl RunningProxy {
+    /// Waits until the proxy has shut down (after [`ProxyHandle::shutdown`]) and its
+    /// connections have finished or the shutdown deadline has passed.
+    pub async fn wait(self) {
+        let _ = self.task.await;
+    }
+}
+
+/// Binds every listener, applies the routing table and starts serving.
+pub async fn start(config: ProxyConfig) -> Result<RunningProxy, Error> {
+    let settings = BackendSettings {
+        connect_timeout: config.timeouts.connect.0,
+        idle_timeout: config.timeouts.idle.0,
+    };
+    config.routing().validate()?;
+    let tls = if config.listeners.iter().any(|l| l.tls) {
+        if config.certificates.is_empty() {
+            return Err(Error::InvalidTable(
+                "a tls listener needs at least one certificate".into(),
+            ));
+        }
+        Some(tokio_rustls::TlsAcceptor::from(crate::tls::server_config(
+            &config.certificates,
+        )?))
+    } else {
+        None
+    };
+    let mut listeners = Vec::new();
+    for l in &config.listeners {
+        let listener = TcpListener::bind(l.addr)
+            .await
+            .map_err(|source| Error::Bind {
+                addr: l.addr,
+                source,
+            })?;
+        let local = listener.local_addr().map_err(Error::Io)?;
+        listeners.push((l.clone(), listener, local));
+    }
+    let (shutdown, _) = watch::channel(false);
+    let shared = Arc::new(Shared {
+        table: ArcSwap::from_pointee(RouteTable::compile(
+            RoutingConfig {
+                routes: Vec::new(),
+                services: Default::default(),
+            },
+            &mut Registry::default(),
+            settings,
+        )?),
+        registry: Mutex::new(Registry::default()),
+        settings,
+        upstream_timeout: config.timeouts.upstream_response.0,
+        max_body_bytes: config.limits.max_body_bytes,
+        runtime: tokio::runtime::Handle::current(),
+        shutdown,
+        connections: AtomicUsize::new(0),
+        connections_done: Notify::new(),
+        shutdown_timeout: config.timeouts.shutdown.0,
+    });
+    // Applying through `apply` starts the health tasks before any traffic is accepted.
+    shared.apply(config.routing())?;
+
+    let http1 = {
+        let mut b = hyper::server::conn::http1::Builder::new();
+        b.timer(TokioTimer::new())
+            .header_read_timeout(config.timeouts.header_read.0)
+            .max_buf_size(config.limits.max_header_bytes.max(8192))
+            .keep_alive(true);
+        b
+    };
+    let http2 = {
+        let mut b = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+        b.timer(TokioTimer::new());
+        b
+    };
+    let proto = Arc::new(Protocols {
+        http1,
+        http2,
+        tls,
+        header_timeout: config.timeouts.header_read.0,
+    });
+
+    let mut addrs = Vec::new();
+    let mut accept_tasks = Vec::new();
+    for (cfg, listener, local) in listeners {
+        addrs.push(local);
+        accept_tasks.push(tokio::spawn(accept_loop(
+            Arc::clone(&shared),
+            Arc::clone(&proto),
+            cfg,
+            listener,
+        )));
+    }
+    let handle = ProxyHandle::new(Arc::clone(&shared), addrs);
+    let waiter = Arc::clone(&shared);
+    let task = tokio::spawn(async move {
+        for t in accept_tasks {
+            let _ = t.await;
+        }
+        let deadline = tokio::time::Instant::now() + waiter.shutdown_timeout;
+        loop {
+            let notified = waiter.connections_done.notified();
+            if waiter.connections.load(Ordering::Acquire) == 0 {
+                break;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                tracing::warn!(
+                    open = waiter.connections.load(Ordering::Acquire),
+                    "shutdown deadline passed with connections open"
+                );
+                break;
+            }
+        }
+    });
+    Ok(RunningProxy { handle, task })
+}
+
+/// Runs the proxy until `shutdown` completes, then shuts down gracefully.
+pub async fn serve(
+    config: ProxyConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), Error> {
+    let running = start(config).await?;
+    shutdown.await;
+    running.handle.shutdown();
+    running.wait().await;
+    Ok(())
+}
+
+struct Protocols {
+    http1: hyper::server::conn::http1::Builder,
+    http2: hyper::server::conn::http2::Builder<TokioExecutor>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    header_timeout: Duration,
+}
+
+async fn accept_loop(
+    shared: Arc<Shared>,
+    proto: Arc<Protocols>,
+    cfg: ListenerConfig,
+    listener: TcpListener,
+) {
+    let mut stop = shared.shutdown.subscribe();
+    loop {
+        let accepted = tokio::select! {
+            r = listener.accept() => r,
+            _ = stopped(&mut stop) => return,
+        };
+        let (stream, peer) = match accepted {
+            Ok(x) => x,
+            Err(e) => {
+                // Out of file descriptors and the like: back off instead of spinning.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        shared.connections.fetch_add(1, Ordering::AcqRel);
+        let shared = Arc::clone(&shared);
+        let proto = Arc::clone(&proto);
+        let cfg = cfg.clone();
+        tokio::spawn(async move {
+            connection(&shared, &proto, &cfg, stream, peer).await;
+            if shared.connections.fetch_sub(1, Ordering::AcqRel) == 1 {
+                shared.connections_done.notify_waiters();
+            }
+        });
+    }
+}
+
+async fn connection(
+    shared: &Arc<Shared>,
+    proto: &Protocols,
+    cfg: &ListenerConfig,
+    stream: TcpStream,
+    peer: SocketAddr,
+) {
+    if cfg.tls {
+        let Some(acceptor) = &proto.tls else { return };
+        let Ok(Ok(tls)) = tokio::time::timeout(proto.header_timeout, acceptor.accept(stream)).await
+        else {
+            return;
+        };
+        let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+        serve_io(shared, proto, cfg, tls, ConnInfo { peer, tls: true }, h2).await;
+    } else {
+        serve_io(
+            shared,
+            proto,
+            cfg,
+            stream,
+            ConnInfo { peer, tls: false },
+            false,
+        )
+        .await;
+    }
+}
+
+async fn serve_io<I>(
+    shared: &Arc<Shared>,
+    proto: &Protocols,
+    cfg: &ListenerConfig,
+    io: I,
+    info: ConnInfo,
+    h2: bool,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let io = TokioIo::new(io);
+    let mut stop = shared.shutdown.subscribe();
+    let redirect = cfg.redirect_https_port;
+    let s = Arc::clone(shared);
+    let svc = service_fn(move |req| {
+        let s = Arc::clone(&s);
+        async move {
+            match redirect {
+                Some(port) => Ok::<_, std::convert::Infallible>(redirect_https(&req, port)),
+                None => forward::handle(s, info, req).await,
+            }
+        }
+    });
+    macro_rules! drive {
+        ($conn:expr) => {{
+            let conn = $conn;
+            tokio::pin!(conn);
+            tokio::select! {
+                r = conn.as_mut() => { let _ = r; }
+                _ = stopped(&mut stop) => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                }
+            }
+        }};
+    }
+    if h2 {
+        drive!(proto.http2.serve_connection(io, svc));
+    } else {
+        drive!(proto.http1.serve_connection(io, svc).with_upgrades());
+    }
+}
+
+fn redirect_https(req: &http::Request<hyper::body::Incoming>, port: u16) -> Response<ProxyBody> {
+    let host = req
+        .headers()
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(|h| h.rsplit_once(':').map_or(h, |(h, _)| h))
+        .unwrap_or("localhost");
+    let pq = req.uri().path_and_query().map_or("/", |p| p.as_str());
+    let location = if port == 443 {
+        format!("https://{host}{pq}")
+    } else {
+        format!("https://{host}:{port}{pq}")
+    };
+    let mut r = forward::plain(StatusCode::PERMANENT_REDIRECT, "moved to https");
+    if let Ok(v) = http::HeaderValue::from_str(&location) {
+        r.headers_mut().insert(http::header::LOCATION, v);
+    }
+    r
+}
+
+/// Resolves once shutdown has been requested.
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}

@@ -1,0 +1,215 @@
+//! Turning a series of verdicts into a rollout decision: failure and inconclusive limits,
+//! the number of passing measurements needed, and the time box.
+//!
+//! Protocol: the daemon creates an [`Analysis`] when an analysis starts, feeds it each
+//! measurement's verdict with [`Analysis::record`], and between measurements may call
+//! [`Analysis::poll`] so the time box ends a wait even when no verdict comes (a provider that
+//! is down). Once a terminal decision is reached it sticks: later calls return it again.
+//! A marginal verdict counts as inconclusive (neither evidence of harm nor of health).
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{AnalysisConfig, InconclusivePolicy};
+use crate::judge::{MetricOutcome, Verdict, VerdictOutcome};
+
+/// What the rollout should do after a measurement.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "decision", rename_all = "kebab-case")]
+pub enum Decision {
+    /// Keep the current step and measure again.
+    Continue,
+    /// The canary is healthy: go to the next step or promote.
+    Promote,
+    /// The canary is worse: traffic back to stable and roll back.
+    Rollback {
+        /// Plain-words cause, for status and history.
+        reason: String,
+    },
+    /// Hold where we are until a person decides.
+    Pause {
+        /// Plain-words cause, for status and history.
+        reason: String,
+    },
+}
+
+impl Decision {
+    /// Whether the analysis is over.
+    pub fn is_terminal(&self) -> bool {
+        !matches!(self, Self::Continue)
+    }
+}
+
+/// A verdict and when it was recorded.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Measurement {
+    /// Time since the caller's epoch when the verdict was recorded.
+    pub at: Duration,
+    /// The verdict.
+    pub verdict: Verdict,
+}
+
+/// The state of one running analysis.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Analysis {
+    measurements_needed: u32,
+    failure_limit: u32,
+    inconclusive_limit: u32,
+    on_inconclusive: InconclusivePolicy,
+    time_box: Option<Duration>,
+    started: Duration,
+    passes: u32,
+    failures: u32,
+    inconclusive_streak: u32,
+    history: Vec<Measurement>,
+    decision: Decision,
+}
+
+impl Analysis {
+    /// Starts an analysis at `now` (any monotonic epoch the caller keeps using).
+    pub fn new(config: &AnalysisConfig, now: Duration) -> Self {
+        Self {
+            measurements_needed: config.measurements.max(1),
+            failure_limit: config.failure_limit.max(1),
+            inconclusive_limit: config.inconclusive_limit,
+            on_inconclusive: config.on_inconclusive,
+            time_box: config.time_box,
+            started: now,
+            passes: 0,
+            failures: 0,
+            inconclusive_streak: 0,
+            history: Vec::new(),
+            decision: Decision::Continue,
+        }
+    }
+
+    /// Records one measurement's verdict at `now` and returns the decision.
+    pub fn record(&mut self, verdict: Verdict, now: Duration) -> Decision {
+        if self.decision.is_terminal() {
+            return self.decision.clone();
+        }
+        let outcome = verdict.outcome;
+        let reason_detail = failing_lines(&verdict);
+        self.history.push(Measurement { at: now, verdict });
+        match outcome {
+            VerdictOutcome::Fail => {
+                self.failures += 1;
+                self.inconclusive_streak = 0;
+                if self.failures >= self.failure_limit {
+                    self.decision = Decision::Rollback {
+                        reason: format!(
+                            "analysis failed {} of {} measurements (limit {}): {}",
+                            self.failures,
+                            self.history.len(),
+                            self.failure_limit,
+                            reason_detail
+                        ),
+                    };
+                    return self.decision.clone();
+                }
+            }
+            VerdictOutcome::Pass => {
+                self.passes += 1;
+                self.inconclusive_streak = 0;
+                if self.passes >= self.measurements_needed {
+                    self.decision = Decision::Promote;
+                    return self.decision.clone();
+                }
+            }
+            VerdictOutcome::Marginal | VerdictOutcome::Inconclusive => {
+                self.inconclusive_streak += 1;
+                if self.inconclusive_limit > 0
+                    && self.inconclusive_streak >= self.inconclusive_limit
+                {
+                    let why = format!(
+                        "analysis inconclusive for {} measurements in a row (limit {})",
+                        self.inconclusive_streak, self.inconclusive_limit
+                    );
+                    return self.give_up(why);
+                }
+            }
+        }
+        self.poll(now)
+    }
+
+    /// Checks the time box at `now` without a new verdict.
+    pub fn poll(&mut self, now: Duration) -> Decision {
+        if self.decision.is_terminal() {
+            return self.decision.clone();
+        }
+        if let Some(limit) = self.time_box {
+            let elapsed = now.saturating_sub(self.started);
+            if elapsed >= limit {
+                let why = format!(
+                    "analysis did not conclude within {} ({} of {} passing measurements)",
+                    format_duration(limit),
+                    self.passes,
+                    self.measurements_needed
+                );
+                return self.give_up(why);
+            }
+        }
+        Decision::Continue
+    }
+
+    fn give_up(&mut self, why: String) -> Decision {
+        let last = self
+            .history
+            .last()
+            .map(|m| format!("; last: {}", m.verdict.summary))
+            .unwrap_or_default();
+        self.decision = match self.on_inconclusive {
+            InconclusivePolicy::Pause => Decision::Pause {
+                reason: format!("{why}{last}; paused as configured"),
+            },
+            InconclusivePolicy::Rollback => Decision::Rollback {
+                reason: format!("{why}{last}; rolled back as configured"),
+            },
+            InconclusivePolicy::Promote => Decision::Promote,
+        };
+        self.decision.clone()
+    }
+
+    /// The decision reached so far (`Continue` while running).
+    pub fn decision(&self) -> &Decision {
+        &self.decision
+    }
+
+    /// Every recorded measurement, oldest first.
+    pub fn history(&self) -> &[Measurement] {
+        &self.history
+    }
+
+    /// Passing, failed measurements so far.
+    pub fn tally(&self) -> (u32, u32) {
+        (self.passes, self.failures)
+    }
+}
+
+fn failing_lines(verdict: &Verdict) -> String {
+    let failed: Vec<&str> = verdict
+        .metrics
+        .iter()
+        .filter(|m| m.outcome == MetricOutcome::Fail)
+        .map(|m| m.explanation.as_str())
+        .collect();
+    if failed.is_empty() {
+        verdict.summary.clone()
+    } else {
+        failed.join("; ")
+    }
+}
+
+fn format_duration(d: Duration) -> String {
+    let secs = d.as_secs();
+    if secs >= 3600 && secs.is_multiple_of(3600) {
+        format!("{}h", secs / 3600)
+    } else if secs >= 60 && secs.is_multiple_of(60) {
+        format!("{}m", secs / 60)
+    } else if d.subsec_millis() == 0 {
+        format!("{secs}s")
+    } else {
+        format!("{}ms", d.as_millis())
+    }
+}

@@ -630,14 +630,21 @@ fn explain(rule: &MetricRule, r: &MetricResult) -> String {
     let floor_binding = t.bound.is_relative()
         && r.stable
             .is_some_and(|s| (setting * s - t.limit).abs() > f64::EPSILON * t.limit.abs().max(1.0));
+    let allowed = format_increase(kind, rule.allowed_increase);
     let phrase = match (t.bound, t.exceeded) {
         (Bound::MaxRelative, true) if floor_binding => {
-            format!("more than the allowed increase above stable ({limit})")
+            format!("above stable by more than the allowed {allowed}")
+        }
+        (Bound::MaxRelative, false) if floor_binding => {
+            format!("within the allowed {allowed} above stable")
         }
         (Bound::MaxRelative, true) => format!("above {setting}× stable"),
         (Bound::MaxRelative, false) => format!("within {setting}× stable"),
         (Bound::MinRelative, true) if floor_binding => {
-            format!("more than the allowed decrease below stable ({limit})")
+            format!("below stable by more than the allowed {allowed}")
+        }
+        (Bound::MinRelative, false) if floor_binding => {
+            format!("within the allowed {allowed} below stable")
         }
         (Bound::MinRelative, true) => format!("below {setting}× stable"),
         (Bound::MinRelative, false) => format!("within {setting}× stable"),
@@ -655,6 +662,14 @@ fn explain(rule: &MetricRule, r: &MetricResult) -> String {
         MetricOutcome::Inconclusive => "holding",
     };
     format!("{text} — {phrase}: {verdict}")
+}
+
+/// An allowed difference in the metric's unit: percentage points for rates.
+fn format_increase(kind: MetricKind, v: f64) -> String {
+    match kind {
+        MetricKind::ErrorRate | MetricKind::SuccessRate => format!("{:.1} pp", v * 100.0),
+        _ => format_value(kind, Some(v)),
+    }
 }
 
 fn format_p(p: f64) -> String {

@@ -731,6 +731,7 @@ impl State {
             return;
         };
         self.deadline = None;
+        self.pause = None;
         self.finished_at = Some(now);
         let outcome = if aborted {
             self.status = Status::Aborted {
@@ -941,6 +942,10 @@ impl State {
     }
 
     fn on_replica_stopped(&mut self, rev: &Revision, id: &ReplicaId, out: &mut Vec<Command>) {
+        if self.is_terminal() {
+            // A confirmation of the teardown; the final state stays as it was recorded.
+            return;
+        }
         match self.arm(rev) {
             Some(Arm::New) => {
                 let was_live = self.new_pool.remove(id);
@@ -1231,6 +1236,10 @@ impl State {
     }
 
     fn on_resume(&mut self, kind: &str, now: Timestamp, out: &mut Vec<Command>) {
+        if !matches!(self.status, Status::Pending | Status::Running) {
+            self.note(kind, "the rollout is over", out);
+            return;
+        }
         match self.pause.take() {
             Some(ManualPause::User) => {
                 Self::record("resumed by user".to_owned(), out);

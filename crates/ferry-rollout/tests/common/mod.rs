@@ -124,6 +124,25 @@ impl Sim {
         all
     }
 
+    /// The daemon persists the state for `event`, then dies before executing any of its
+    /// commands; it restarts from the persisted JSON and executes what `recover` asks.
+    pub fn crash_during(&mut self, event: Event) -> Vec<Command> {
+        let (state, _lost) = step(self.state.clone(), event, self.now());
+        let json = serde_json::to_string(&state).unwrap();
+        let restored: State = serde_json::from_str(&json).unwrap();
+        let (state, cmds) = recover(restored, self.now());
+        self.state = state;
+        for c in &cmds {
+            self.execute(c.clone());
+        }
+        self.log.extend(cmds.iter().cloned());
+        let mut all = cmds;
+        while let Some(e) = self.queue.pop_front() {
+            all.extend(self.send(e));
+        }
+        all
+    }
+
     pub fn start(&mut self) -> Vec<Command> {
         self.run(Event::Start)
     }

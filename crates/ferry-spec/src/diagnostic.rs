@@ -81,6 +81,20 @@ impl Problem {
     #[must_use]
     pub fn located(mut self, src: &SourceFile) -> Self {
         self.file = Some(src.name().to_owned());
+        // The TOML tokenizer can report spans past the end of the text (e.g. at EOF);
+        // clamp them so that every consumer can slice the text safely.
+        if let Some(span) = &mut self.span {
+            let text = src.text();
+            let clamp = |mut at: usize| {
+                at = at.min(text.len());
+                while !text.is_char_boundary(at) {
+                    at -= 1;
+                }
+                at
+            };
+            span.start = clamp(span.start);
+            span.end = clamp(span.end).max(span.start);
+        }
         self.location = self.span.as_ref().map(|span| src.range(span));
         self
     }

@@ -24,6 +24,8 @@ struct SpecFile {
 /// The JSON schema (draft 2020-12) of ferry.toml.
 pub fn json_schema() -> Value {
     let mut schema = schemars::schema_for!(SpecFile).to_value();
+    // TOML has no null: an absent key is how a value is left out.
+    drop_null(&mut schema);
     // An overlay may set any top-level key of the base (none is required there) and
     // `production`. Nested tables keep their own schema.
     let mut overlay = serde_json::json!({
@@ -57,6 +59,41 @@ pub fn json_schema() -> Value {
     }
     if let Some(obj) = schema.as_object_mut() {
         obj.insert("title".into(), Value::String("ferry.toml".into()));
+        // Flattening loses the base's strictness; unknown keys are errors in ferry.toml.
+        obj.insert("additionalProperties".into(), Value::Bool(false));
     }
     schema
+}
+
+/// Removes `null` from every `type` list and `anyOf`, recursively.
+fn drop_null(value: &mut Value) {
+    match value {
+        Value::Object(obj) => {
+            if let Some(Value::Array(types)) = obj.get_mut("type") {
+                types.retain(|t| t != "null");
+                if types.len() == 1 {
+                    let only = types.remove(0);
+                    obj.insert("type".into(), only);
+                }
+            }
+            if let Some(Value::Array(any_of)) = obj.get_mut("anyOf") {
+                any_of.retain(|s| s.get("type").is_none_or(|t| t != "null"));
+                if any_of.len() == 1 {
+                    let only = any_of.remove(0);
+                    obj.remove("anyOf");
+                    if let Value::Object(inner) = only {
+                        for (k, v) in inner {
+                            obj.entry(k).or_insert(v);
+                        }
+                    }
+                }
+            }
+            if obj.get("default").is_some_and(Value::is_null) {
+                obj.remove("default");
+            }
+            obj.values_mut().for_each(drop_null);
+        }
+        Value::Array(items) => items.iter_mut().for_each(drop_null),
+        _ => {}
+    }
 }

@@ -304,6 +304,11 @@ impl ProxyConfig {
     pub fn from_toml_str(s: &str) -> Result<Self, Error> {
         let config: ProxyConfig = toml::from_str(s).map_err(Error::ConfigParse)?;
         config.routing().validate()?;
+        if config.admin.as_ref().is_some_and(|a| a.token.len() < 16) {
+            return Err(Error::InvalidTable(
+                "admin token must be at least 16 characters".to_owned(),
+            ));
+        }
         Ok(config)
     }
 

@@ -22,6 +22,7 @@ use crate::weight::Weight;
 pub struct ProxyHandle {
     shared: Arc<Shared>,
     addrs: Arc<[SocketAddr]>,
+    admin: Option<SocketAddr>,
 }
 
 /// How a drain ended.
@@ -33,11 +34,25 @@ pub struct DrainOutcome {
 }
 
 impl ProxyHandle {
-    pub(crate) fn new(shared: Arc<Shared>, addrs: Vec<SocketAddr>) -> Self {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        addrs: Vec<SocketAddr>,
+        admin: Option<SocketAddr>,
+    ) -> Self {
         Self {
             shared,
             addrs: addrs.into(),
+            admin,
         }
+    }
+
+    /// The bound address of the admin API, when configured.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin
+    }
+
+    pub(crate) fn shutdown_signal(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.shared.shutdown.subscribe()
     }
 
     /// The bound addresses of the client listeners, in config order.

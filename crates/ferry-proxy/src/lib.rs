@@ -5,6 +5,7 @@
 //! It knows routes, services, revisions, weights, backends and health; it knows
 //! nothing of rollouts or the store. See `docs/proxy.md` for the routes file.
 
+mod admin;
 mod backend;
 mod body;
 mod config;

@@ -185,7 +185,30 @@ pub async fn start(config: ProxyConfig) -> Result<RunningProxy, Error> {
             listener,
         )));
     }
-    let handle = ProxyHandle::new(Arc::clone(&shared), addrs);
+    let admin = match &config.admin {
+        Some(a) => {
+            let listener = TcpListener::bind(a.addr)
+                .await
+                .map_err(|source| Error::Bind {
+                    addr: a.addr,
+                    source,
+                })?;
+            Some((
+                listener.local_addr().map_err(Error::Io)?,
+                listener,
+                Arc::<str>::from(a.token.as_str()),
+            ))
+        }
+        None => None,
+    };
+    let handle = ProxyHandle::new(Arc::clone(&shared), addrs, admin.as_ref().map(|a| a.0));
+    if let Some((_, listener, token)) = admin {
+        accept_tasks.push(tokio::spawn(crate::admin::serve(
+            listener,
+            handle.clone(),
+            token,
+        )));
+    }
     let waiter = Arc::clone(&shared);
     let task = tokio::spawn(async move {
         for t in accept_tasks {

@@ -11,10 +11,13 @@ pub mod kubernetes;
 mod options;
 pub mod output;
 pub mod rules;
+mod schema;
 pub mod secrets;
 mod suppression;
 mod walk;
 pub mod yaml;
+
+pub use schema::is_quantity;
 
 pub use finding::{Finding, Pos, Report, Severity, Span};
 pub use options::CheckOptions;
@@ -121,7 +124,7 @@ pub(crate) fn raw_findings(
         }
         FileKind::Other => Vec::new(),
     };
-    raw.extend(secrets::scan(text));
+    raw.extend(secrets::scan(text, kind));
     raw
 }
 

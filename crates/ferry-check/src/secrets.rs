@@ -1,6 +1,355 @@
-//! Hard-coded secret detection.
-use crate::Finding;
-/// Scans text for secrets.
-pub fn scan(_text: &str) -> Vec<Finding> {
-    Vec::new()
+//! Hard-coded secret detection on file text: known token formats, private keys, connection
+//! strings with passwords, and literal values of password-like variables. Matched values
+//! are never echoed: messages carry a masked form only.
+
+use crate::finding::Span;
+use crate::{FileKind, Finding};
+
+/// Masks a secret: keeps at most the first 4 characters of long values and the length.
+pub fn mask(value: &str) -> String {
+    let n = value.chars().count();
+    if n >= 16 {
+        format!(
+            "`{}…` ({n} chars, redacted)",
+            value.chars().take(4).collect::<String>()
+        )
+    } else {
+        format!("{n} chars, redacted")
+    }
+}
+
+/// True when `name` looks like it holds a secret and `value` is a literal (not a
+/// reference, placeholder or file path).
+pub fn is_secret_assignment(name: &str, value: &str) -> bool {
+    let v = value.trim().trim_matches(|c| c == '"' || c == '\'');
+    if !crate::dockerfile::secret_name(name) || v.is_empty() {
+        return false;
+    }
+    let placeholder = v.starts_with('$')
+        || v.starts_with("{{")
+        || v.starts_with('/')
+        || v.starts_with("<")
+        || v.starts_with("file:")
+        || matches!(
+            v.to_ascii_lowercase().as_str(),
+            "changeme"
+                | "change-me"
+                | "xxx"
+                | "none"
+                | "null"
+                | "true"
+                | "false"
+                | "secret"
+                | "password"
+                | "example"
+                | "placeholder"
+        );
+    !placeholder
+}
+
+struct Pattern {
+    prefix: &'static str,
+    /// Characters allowed after the prefix and the minimum number of them.
+    min: usize,
+    charset: fn(char) -> bool,
+    what: &'static str,
+}
+
+fn alnum(c: char) -> bool {
+    c.is_ascii_alphanumeric()
+}
+fn upper_alnum(c: char) -> bool {
+    c.is_ascii_uppercase() || c.is_ascii_digit()
+}
+fn token(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '_' || c == '-'
+}
+
+const PATTERNS: &[Pattern] = &[
+    Pattern {
+        prefix: "AKIA",
+        min: 16,
+        charset: upper_alnum,
+        what: "AWS access key id",
+    },
+    Pattern {
+        prefix: "ASIA",
+        min: 16,
+        charset: upper_alnum,
+        what: "AWS temporary access key id",
+    },
+    Pattern {
+        prefix: "ghp_",
+        min: 36,
+        charset: alnum,
+        what: "GitHub personal access token",
+    },
+    Pattern {
+        prefix: "gho_",
+        min: 36,
+        charset: alnum,
+        what: "GitHub OAuth token",
+    },
+    Pattern {
+        prefix: "ghs_",
+        min: 36,
+        charset: alnum,
+        what: "GitHub app token",
+    },
+    Pattern {
+        prefix: "ghu_",
+        min: 36,
+        charset: alnum,
+        what: "GitHub user token",
+    },
+    Pattern {
+        prefix: "github_pat_",
+        min: 60,
+        charset: token,
+        what: "GitHub fine-grained token",
+    },
+    Pattern {
+        prefix: "glpat-",
+        min: 20,
+        charset: token,
+        what: "GitLab personal access token",
+    },
+    Pattern {
+        prefix: "xoxb-",
+        min: 20,
+        charset: token,
+        what: "Slack bot token",
+    },
+    Pattern {
+        prefix: "xoxp-",
+        min: 20,
+        charset: token,
+        what: "Slack user token",
+    },
+    Pattern {
+        prefix: "xoxa-",
+        min: 20,
+        charset: token,
+        what: "Slack app token",
+    },
+    Pattern {
+        prefix: "sk_live_",
+        min: 20,
+        charset: alnum,
+        what: "Stripe secret key",
+    },
+    Pattern {
+        prefix: "rk_live_",
+        min: 20,
+        charset: alnum,
+        what: "Stripe restricted key",
+    },
+    Pattern {
+        prefix: "AIza",
+        min: 35,
+        charset: token,
+        what: "Google API key",
+    },
+    Pattern {
+        prefix: "SG.",
+        min: 60,
+        charset: |c| token(c) || c == '.',
+        what: "SendGrid API key",
+    },
+    Pattern {
+        prefix: "npm_",
+        min: 36,
+        charset: alnum,
+        what: "npm token",
+    },
+];
+
+/// Scans text for hard-coded secrets. Generic `NAME=value` assignments are only looked for
+/// in files without structure-aware checks ([`FileKind::Other`]).
+pub fn scan(text: &str, kind: FileKind) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for (ln, line) in text.lines().enumerate() {
+        let line_no = ln as u32 + 1;
+        let col = |byte: usize| line[..byte].chars().count() as u32 + 1;
+        if line.contains("PRIVATE KEY-----") {
+            if let Some(b) = line.find("-----BEGIN") {
+                out.push(
+                    Finding::new(
+                        "SEC002",
+                        Span::on_line(line_no, col(b), (line.len() - b) as u32),
+                        "a private key is embedded in this file",
+                    )
+                    .with_hint(
+                        "load keys from a secret store or a mounted file that is not committed",
+                    ),
+                );
+            }
+            continue;
+        }
+        for p in PATTERNS {
+            let mut from = 0;
+            while let Some(i) = line[from..].find(p.prefix) {
+                let start = from + i;
+                from = start + p.prefix.len();
+                // Must start a token.
+                if start > 0
+                    && line[..start]
+                        .chars()
+                        .last()
+                        .is_some_and(|c| c.is_ascii_alphanumeric())
+                {
+                    continue;
+                }
+                let rest = &line[start + p.prefix.len()..];
+                let n = rest.chars().take_while(|c| (p.charset)(*c)).count();
+                if n >= p.min {
+                    let len = p.prefix.len() + n;
+                    let value = &line[start..start + len];
+                    out.push(
+                        Finding::new(
+                            "SEC001",
+                            Span::on_line(line_no, col(start), len as u32),
+                            format!("hard-coded {} ({})", p.what, mask(value)),
+                        )
+                        .with_hint(
+                            "revoke it, then load it from a secret store or the environment",
+                        ),
+                    );
+                    from = start + len;
+                }
+            }
+        }
+        if let Some(i) = jwt(line) {
+            out.push(
+                Finding::new(
+                    "SEC001",
+                    Span::on_line(line_no, col(i.0), i.1 as u32),
+                    "hard-coded JSON Web Token (redacted)",
+                )
+                .with_hint("load tokens at run time"),
+            );
+        }
+        if let Some((start, len)) = url_password(line) {
+            out.push(
+                Finding::new(
+                    "SEC003",
+                    Span::on_line(line_no, col(start), len as u32),
+                    "connection string with a hard-coded password (redacted)",
+                )
+                .with_hint("take the password from a secret or environment variable"),
+            );
+        }
+        if kind == FileKind::Other
+            && let Some((name, value, start)) = assignment(line)
+            && is_secret_assignment(name, value)
+        {
+            out.push(Finding::new(
+                "SEC003",
+                Span::on_line(line_no, col(start), name.len() as u32),
+                format!("`{name}` is assigned a hard-coded secret ({})", mask(value)),
+            ));
+        }
+    }
+    out
+}
+
+fn jwt(line: &str) -> Option<(usize, usize)> {
+    let i = line.find("eyJ")?;
+    let tok: String = line[i..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        .collect();
+    let parts: Vec<&str> = tok.split('.').collect();
+    (parts.len() == 3 && parts.iter().all(|p| p.len() >= 8) && parts[1].starts_with("eyJ"))
+        .then_some((i, tok.len()))
+}
+
+/// `scheme://user:password@host` with a literal password.
+fn url_password(line: &str) -> Option<(usize, usize)> {
+    let i = line.find("://")?;
+    let scheme_start = line[..i]
+        .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '+'))
+        .map_or(0, |p| p + 1);
+    let rest = &line[i + 3..];
+    let end = rest
+        .find(|c: char| c.is_whitespace() || c == '"' || c == '\'' || c == '/')
+        .unwrap_or(rest.len());
+    let auth = &rest[..end];
+    let at = auth.rfind('@')?;
+    let (_, pass) = auth[..at].split_once(':')?;
+    let literal = !pass.is_empty()
+        && !pass.starts_with('$')
+        && !pass.starts_with("{{")
+        && !pass.starts_with('%')
+        && !matches!(pass, "password" | "pass" | "***" | "xxx");
+    literal.then_some((scheme_start, i + 3 + end - scheme_start))
+}
+
+/// `NAME=value`, `NAME: value` or `"name": "value"` on one line.
+fn assignment(line: &str) -> Option<(&str, &str, usize)> {
+    let t = line.trim_start();
+    let lead = line.len() - t.len();
+    let t2 = t.strip_prefix("export ").unwrap_or(t);
+    let lead = lead + (t.len() - t2.len());
+    let sep = t2.find(['=', ':'])?;
+    let name = t2[..sep].trim().trim_matches('"');
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
+    {
+        return None;
+    }
+    let value = t2[sep + 1..].trim().trim_end_matches(',');
+    Some((name, value, lead))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_tokens_are_found_and_masked() {
+        let key = ["AKIA", "IOSFODNN7EXAMPLE"].concat();
+        let f = scan(
+            &format!("aws_access_key_id = {key}\n"),
+            FileKind::Kubernetes,
+        );
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].rule, "SEC001");
+        assert_eq!(f[0].column, 21);
+        assert!(!f[0].message.contains(&key));
+    }
+
+    #[test]
+    fn passwords_in_urls_and_assignments() {
+        let f = scan(
+            "DATABASE_URL=postgres://app:s3cretpw@db:5432/app\n",
+            FileKind::Other,
+        );
+        assert!(
+            f.iter()
+                .any(|f| f.rule == "SEC003" && !f.message.contains("s3cretpw"))
+        );
+        assert!(
+            scan(
+                "DATABASE_URL=postgres://app:${PW}@db/app\n",
+                FileKind::Other
+            )
+            .is_empty()
+        );
+        let f = scan("DB_PASSWORD=hunter2hunter2\n", FileKind::Other);
+        assert_eq!(f.len(), 1);
+        assert!(!f[0].message.contains("hunter2"));
+        assert!(scan("DB_PASSWORD_FILE=/run/secrets/db\n", FileKind::Other).is_empty());
+    }
+
+    #[test]
+    fn private_keys() {
+        let f = scan(
+            &["-----BEGIN RSA ", "PRIVATE KEY-----\nMIIE\n"].concat(),
+            FileKind::Kubernetes,
+        );
+        assert_eq!(f[0].rule, "SEC002");
+    }
 }

@@ -214,7 +214,37 @@ struct LoadError(Pos, String);
 
 /// Loads every document of a YAML stream. Never panics; a syntax error ends loading and is
 /// returned in [`Stream::error`] alongside the documents before it.
+///
+/// Go's YAML parser (used by Docker Compose and kubectl) accepts a flow collection whose
+/// closing `]`/`}` sits at the indentation of the enclosing block key; yaml-rust2 rejects it.
+/// Such lines are re-indented and the text parsed again, so positions stay on the same lines.
 pub fn load(text: &str) -> Stream {
+    let mut stream = load_strict(text);
+    let mut patched: Option<String> = None;
+    for _ in 0..64 {
+        let Some((pos, msg)) = &stream.error else {
+            break;
+        };
+        if msg != "invalid indentation" {
+            break;
+        }
+        let src = patched.as_deref().unwrap_or(text);
+        let mut lines: Vec<String> = src.split('\n').map(str::to_string).collect();
+        let Some(line) = lines.get_mut(pos.line as usize - 1) else {
+            break;
+        };
+        if !line.trim_start().starts_with([']', '}']) {
+            break;
+        }
+        line.insert_str(0, "  ");
+        let next = lines.join("\n");
+        stream = load_strict(&next);
+        patched = Some(next);
+    }
+    stream
+}
+
+fn load_strict(text: &str) -> Stream {
     let mut loader = Loader {
         parser: Parser::new_from_str(text),
         anchors: HashMap::new(),
@@ -475,6 +505,16 @@ mod tests {
         let s = load("a: 1\n---\nb: [\n");
         assert_eq!(s.documents.len(), 1);
         assert!(s.error.is_some());
+    }
+
+    #[test]
+    fn flow_sequence_closed_at_key_indentation_is_accepted() {
+        let s = load("a:\n  test: [\n      \"x\",\n  ]\n  b: 1\n");
+        assert!(s.error.is_none(), "{:?}", s.error);
+        assert_eq!(
+            s.documents[0].root.path(&["a", "b"]).map(|n| n.start.line),
+            Some(5)
+        );
     }
 
     #[test]

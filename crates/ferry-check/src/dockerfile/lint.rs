@@ -342,7 +342,9 @@ const SECRET_WORDS: &[&str] = &[
     "AUTH_KEY",
 ];
 
-pub(crate) fn secret_name(name: &str) -> bool {
+/// True for variable names that usually hold a secret (`DB_PASSWORD`, `API_TOKEN`), but not
+/// for names of files or paths holding one (`DB_PASSWORD_FILE`).
+pub fn secret_name(name: &str) -> bool {
     let u = name.to_ascii_uppercase();
     let not_a_value = [
         "_FILE",

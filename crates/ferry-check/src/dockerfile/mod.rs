@@ -5,6 +5,8 @@ pub mod parse;
 pub mod shell;
 pub mod stage;
 
+pub use lint::secret_name;
+
 use crate::{CheckOptions, Finding};
 
 /// Parses and lints a Dockerfile. `has_dockerignore` is `Some(false)` when the caller looked

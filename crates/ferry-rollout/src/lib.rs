@@ -44,3 +44,8 @@ pub use state::{
 };
 pub use time::{Timestamp, human_duration};
 pub use weight::{Weight, Weights};
+
+/// The user guide's examples run as doctests, so docs/rollouts.md cannot drift.
+#[doc = include_str!("../../../docs/rollouts.md")]
+#[cfg(doctest)]
+pub struct RolloutsGuide;

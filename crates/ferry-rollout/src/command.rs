@@ -123,7 +123,8 @@ pub enum Command {
         /// The revision.
         rev: Revision,
     },
-    /// The rollout is over.
+    /// The rollout is over. `recover` repeats it for a finished rollout (the daemon may
+    /// have died before recording it): record the outcome once, release the lock.
     Finish {
         /// How it ended.
         outcome: Outcome,

@@ -68,7 +68,7 @@ pub enum Phase {
 
 /// Why a rollout is paused.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "reason", rename_all = "kebab-case")]
+#[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum PauseReason {
     /// A timed pause step.
     Step,
@@ -307,6 +307,14 @@ impl State {
     /// The steps of this rollout, in order, as short labels.
     pub fn steps(&self) -> Vec<String> {
         self.program.actions.iter().map(Action::label).collect()
+    }
+
+    /// The current step's index and label, while the rollout runs.
+    pub fn current_step(&self) -> Option<(usize, String)> {
+        if self.status != Status::Running {
+            return None;
+        }
+        self.current_action().map(|a| (self.cursor, a.label()))
     }
 
     /// Index of the step the promotion tail starts at (what a full promote jumps to).
@@ -1149,8 +1157,16 @@ impl State {
             if let Some(run) = self.step_run.take() {
                 out.push(Command::StopAnalysis { run });
             }
-            if self.entered_at.is_some() {
-                self.push_history(StepResult::Skipped, now);
+            // Every step between here and the promotion tail is recorded as skipped.
+            for index in self.cursor..self.program.tail {
+                if let Some(action) = self.program.actions.get(index) {
+                    self.history.push(StepRecord {
+                        step: index,
+                        label: action.label(),
+                        result: StepResult::Skipped,
+                        at: now,
+                    });
+                }
             }
             Self::record(
                 format!(

@@ -504,12 +504,24 @@ fn full_promote_skips_every_remaining_step_but_not_health() {
     );
     assert_eq!(canary_weights(&sim.weights_seen), vec![20, 100]);
     assert_eq!(sim.outcome, Some(Outcome::Promoted));
-    assert!(
-        sim.state
-            .history()
-            .iter()
-            .any(|r| r.result == StepResult::Skipped)
+    let skipped: Vec<&str> = sim
+        .state
+        .history()
+        .iter()
+        .filter(|r| r.result == StepResult::Skipped)
+        .map(|r| r.label.as_str())
+        .collect();
+    assert_eq!(
+        skipped,
+        vec![
+            "pause 5m",
+            "canary analysis default",
+            "pause until promoted",
+            "start 2 new replica(s), wait healthy",
+            "weight 50%"
+        ]
     );
+    assert_eq!(sim.state.current_step(), None);
 }
 
 #[test]
@@ -847,6 +859,8 @@ fn status_views_describe_the_rollout() {
     let counts = sim.state.replicas();
     assert_eq!((counts.new_healthy, counts.stable_healthy), (1, 5));
     assert_eq!(sim.state.weight_ceiling(), w(20));
+    assert_eq!(sim.state.current_step(), Some((2, "pause 5m".to_owned())));
     let json = serde_json::to_value(sim.state.phase()).unwrap();
     assert_eq!(json["phase"], "paused");
+    assert_eq!(json["reason"]["kind"], "step");
 }

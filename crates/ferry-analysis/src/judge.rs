@@ -21,8 +21,8 @@ use serde::{Deserialize, Serialize};
 use crate::config::{AnalysisConfig, Direction, MetricKind, MetricRule};
 use crate::sample::{ArmSample, Observation, finite};
 use crate::statistics::{
-    Alternative, Method, Shift, binomial_at_least, compare_proportions, hodges_lehmann,
-    mann_whitney_u, quantile_sorted,
+    Alternative, Method, ProportionMethod, Shift, binomial_at_least, compare_proportions,
+    hodges_lehmann, mann_whitney_u, quantile_sorted,
 };
 
 /// The outcome of one metric in one measurement.
@@ -378,79 +378,94 @@ impl Data {
         }
     }
 
-    /// p-value (one-sided, in the direction of the bound) that the canary is beyond `limit`
-    /// (absolute bounds) or worse than stable (relative bounds), with the test's name.
+    /// p-value (one-sided, in the direction of the bound) that the canary is beyond `limit`,
+    /// with the test's name.
+    ///
+    /// Absolute bounds: one test of the canary against the limit. Relative bounds: an
+    /// intersection–union test — the canary must be significantly worse than stable (a
+    /// two-sample test, which accounts for stable's own noise) *and* significantly beyond the
+    /// limit (a one-sample test against `max_relative × stable` widened by the floor); the
+    /// p-value is the larger of the two, which keeps the level at `significance`. Without the
+    /// second test an equal canary fails whenever stable happens to look unusually good.
     fn test(&self, bound: Bound, limit: f64) -> (Option<f64>, Option<&'static str>) {
         let alternative = if bound.is_upper() {
             Alternative::Greater
         } else {
             Alternative::Less
         };
+        let both = |difference: Option<f64>, beyond: Option<f64>| match (difference, beyond) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            _ => None,
+        };
         match self {
             Data::Rate { canary, stable } => {
                 let (k, n) = *canary;
-                if bound.is_relative() {
-                    let test = compare_proportions(k, n, stable.0, stable.1, alternative);
-                    let name = test.as_ref().map(|t| match t.method {
-                        crate::statistics::ProportionMethod::FisherExact => "fisher exact test",
-                        crate::statistics::ProportionMethod::ZTest => "two-proportion z-test",
-                    });
-                    (test.map(|t| t.p_value), name)
+                let rate_limit = limit.clamp(0.0, 1.0);
+                let beyond = if bound.is_upper() {
+                    binomial_at_least(k, n, rate_limit)
                 } else {
-                    let limit = limit.clamp(0.0, 1.0);
-                    let p = if bound.is_upper() {
-                        binomial_at_least(k, n, limit)
-                    } else {
-                        binomial_at_least(n.saturating_sub(k), n, 1.0 - limit)
-                    };
-                    (p, Some("exact binomial test"))
+                    binomial_at_least(n.saturating_sub(k), n, 1.0 - rate_limit)
+                };
+                if !bound.is_relative() {
+                    return (beyond, Some("exact binomial test against the limit"));
                 }
+                let test = compare_proportions(k, n, stable.0, stable.1, alternative);
+                let name = test.as_ref().map(|t| match t.method {
+                    ProportionMethod::FisherExact => {
+                        "fisher exact test + exact binomial test against the limit"
+                    }
+                    ProportionMethod::ZTest => {
+                        "two-proportion z-test + exact binomial test against the limit"
+                    }
+                });
+                (both(test.map(|t| t.p_value), beyond), name)
             }
             Data::Latency { q, canary, stable } => {
                 let n1 = canary.len() as u64;
-                if bound.is_relative() {
-                    let Some(stable_q) = quantile_sorted(stable, *q) else {
-                        return (None, None);
-                    };
-                    let ranks = mann_whitney_u(canary, stable, alternative, Method::Auto)
-                        .map(|r| r.p_value);
-                    let beyond = |v: &[f64]| {
-                        v.iter()
-                            .filter(|&&x| {
-                                if bound.is_upper() {
-                                    x > stable_q
-                                } else {
-                                    x < stable_q
-                                }
-                            })
-                            .count() as u64
-                    };
-                    let tail = compare_proportions(
-                        beyond(canary),
-                        n1,
-                        beyond(stable),
-                        stable.len() as u64,
-                        Alternative::Greater,
-                    )
-                    .map(|t| t.p_value);
-                    let p = match (ranks, tail) {
-                        (Some(a), Some(b)) => Some((2.0 * a.min(b)).min(1.0)),
-                        (a, b) => a.or(b),
-                    };
-                    (p, Some("mann-whitney u + tail test"))
+                // The canary's quantile is beyond the limit iff more than a (1 - q) share of
+                // its requests lie beyond it (a q share, for a lower bound).
+                let (k, share) = if bound.is_upper() {
+                    (canary.iter().filter(|&&x| x > limit).count(), 1.0 - q)
                 } else {
-                    // Beyond the limit: the canary's quantile exceeds it iff more than a
-                    // (1 - q) share of its requests lie beyond it.
-                    let (k, share) = if bound.is_upper() {
-                        (canary.iter().filter(|&&x| x > limit).count(), 1.0 - q)
-                    } else {
-                        (canary.iter().filter(|&&x| x < limit).count(), *q)
-                    };
-                    (
-                        binomial_at_least(k as u64, n1, share),
-                        Some("exact binomial test"),
-                    )
+                    (canary.iter().filter(|&&x| x < limit).count(), *q)
+                };
+                let beyond = binomial_at_least(k as u64, n1, share);
+                if !bound.is_relative() {
+                    return (beyond, Some("exact binomial test against the limit"));
                 }
+                let Some(stable_q) = quantile_sorted(stable, *q) else {
+                    return (None, None);
+                };
+                let ranks =
+                    mann_whitney_u(canary, stable, alternative, Method::Auto).map(|r| r.p_value);
+                let past_stable = |v: &[f64]| {
+                    v.iter()
+                        .filter(|&&x| {
+                            if bound.is_upper() {
+                                x > stable_q
+                            } else {
+                                x < stable_q
+                            }
+                        })
+                        .count() as u64
+                };
+                let tail = compare_proportions(
+                    past_stable(canary),
+                    n1,
+                    past_stable(stable),
+                    stable.len() as u64,
+                    Alternative::Greater,
+                )
+                .map(|t| t.p_value);
+                // Whole distribution or tail: Bonferroni over the two.
+                let difference = match (ranks, tail) {
+                    (Some(a), Some(b)) => Some((2.0 * a.min(b)).min(1.0)),
+                    (a, b) => a.or(b),
+                };
+                (
+                    both(difference, beyond),
+                    Some("mann-whitney u + tail test + exact binomial test against the limit"),
+                )
             }
             Data::Values { canary, stable, .. } => {
                 if bound.is_relative() && canary.len() >= 2 && stable.len() >= 2 {

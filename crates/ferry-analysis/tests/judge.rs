@@ -73,7 +73,10 @@ fn error_rate_above_the_floor_fails_and_says_why() {
         "error rate: canary 5.0% vs stable 0.0% (+5.0 pp, p < 0.001) — above stable by more \
          than the allowed 1.0 pp: failed"
     );
-    assert_eq!(m.test.as_deref(), Some("fisher exact test"));
+    assert_eq!(
+        m.test.as_deref(),
+        Some("fisher exact test + exact binomial test against the limit")
+    );
 }
 
 #[test]
@@ -89,10 +92,15 @@ fn significant_but_tiny_difference_passes_thanks_to_the_floor() {
     };
     let verdict = judge(&cfg, &obs);
     let m = &verdict.metrics[0];
-    assert!(
-        m.p_value.expect("tested") < 1e-6,
-        "the difference is significant"
-    );
+    let difference = ferry_analysis::statistics::compare_proportions(
+        2_400,
+        200_000,
+        2_000,
+        200_000,
+        ferry_analysis::statistics::Alternative::Greater,
+    )
+    .expect("counts");
+    assert!(difference.p_value < 1e-6, "the difference is significant");
     assert_eq!(m.outcome, MetricOutcome::Pass, "{}", m.explanation);
     assert_eq!(verdict.outcome, VerdictOutcome::Pass);
     // Without the floor the same data fails.
@@ -167,7 +175,7 @@ fn critical_failure_zeroes_the_score() {
     assert_eq!(verdict.metrics[0].outcome, MetricOutcome::Fail);
     assert_eq!(
         verdict.metrics[0].test.as_deref(),
-        Some("exact binomial test")
+        Some("exact binomial test against the limit")
     );
     assert!(
         verdict.metrics[1..]

@@ -13,6 +13,9 @@ use ferry_analysis::statistics::{
 };
 use serde_json::{Value, json};
 
+mod common;
+use common::Rng;
+
 const SCRIPT: &str = r#"
 import json, sys
 import numpy as np
@@ -36,37 +39,6 @@ for c in cases["hl"]:
     out["hl"].append(float(np.median(np.subtract.outer(np.array(c["x"]), np.array(c["y"])))))
 json.dump(out, sys.stdout)
 "#;
-
-/// Deterministic pseudo-random numbers (SplitMix64) so the data sets are fixed.
-struct Rng(u64);
-
-impl Rng {
-    fn next_f64(&mut self) -> f64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        (z >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    /// A latency-like value: log-normal around `median` ms.
-    fn latency(&mut self, median: f64) -> f64 {
-        // Box–Muller for a standard normal.
-        let (u1, u2) = (self.next_f64().max(1e-12), self.next_f64());
-        let n = (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos();
-        median * (0.5 * n).exp()
-    }
-
-    fn sample(&mut self, n: usize, median: f64, round_to: Option<f64>) -> Vec<f64> {
-        (0..n)
-            .map(|_| {
-                let v = self.latency(median);
-                round_to.map_or(v, |r| (v / r).round() * r)
-            })
-            .collect()
-    }
-}
 
 fn run_scipy(cases: &Value) -> Value {
     let child = Command::new("python3")

@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use bollard::models::{
-    ContainerCreateBody, EndpointSettings, HostConfig, HostConfigLogConfig, Mount, MountTypeEnum,
-    NetworkingConfig, PortBinding, RestartPolicy, RestartPolicyNameEnum,
+    ContainerCreateBody, EndpointSettings, HealthConfig, HostConfig, HostConfigLogConfig, Mount,
+    MountTypeEnum, NetworkingConfig, PortBinding, RestartPolicy, RestartPolicyNameEnum,
 };
 use bollard::query_parameters::{
     CreateContainerOptions, ListContainersOptions, LogsOptions, RemoveContainerOptions,
@@ -163,6 +163,32 @@ impl Default for LogRotation {
     }
 }
 
+/// Docker HEALTHCHECK settings that override the image's. A zero duration keeps the
+/// image's value (the engine's rule); durations below 1 ms are raised to 1 ms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Healthcheck {
+    /// The command (`["CMD", "/hello", "healthcheck"]`); `None` keeps the image's.
+    pub test: Option<Vec<String>>,
+    /// Time between checks.
+    pub interval: Duration,
+    /// Timeout of one check.
+    pub timeout: Duration,
+    /// Consecutive failures that make the container unhealthy.
+    pub retries: u32,
+    /// Failures during this time after start do not count.
+    pub start_period: Duration,
+}
+
+fn health_nanos(d: Duration) -> i64 {
+    if d.is_zero() {
+        0
+    } else {
+        i64::try_from(d.as_nanos())
+            .unwrap_or(i64::MAX)
+            .max(1_000_000)
+    }
+}
+
 /// A published port: container port → host address (host port 0 lets the engine pick).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Publish {
@@ -232,6 +258,8 @@ pub struct ContainerSpec {
     pub stop_timeout: Duration,
     /// Stop signal override (default: the image's, normally SIGTERM).
     pub stop_signal: Option<String>,
+    /// HEALTHCHECK override (default: the image's).
+    pub healthcheck: Option<Healthcheck>,
 }
 
 impl ContainerSpec {
@@ -265,6 +293,7 @@ impl ContainerSpec {
             publish: None,
             stop_timeout: Duration::from_secs(10),
             stop_signal: None,
+            healthcheck: None,
         }
     }
 }
@@ -407,6 +436,14 @@ pub(crate) fn create_body(
         labels: Some(labels),
         exposed_ports,
         stop_signal: spec.stop_signal.clone(),
+        healthcheck: spec.healthcheck.as_ref().map(|h| HealthConfig {
+            test: h.test.clone(),
+            interval: Some(health_nanos(h.interval)),
+            timeout: Some(health_nanos(h.timeout)),
+            retries: Some(i64::from(h.retries)),
+            start_period: Some(health_nanos(h.start_period)),
+            start_interval: None,
+        }),
         stop_timeout: Some(i64::try_from(spec.stop_timeout.as_secs()).unwrap_or(i64::MAX)),
         host_config: Some(host_config),
         networking_config,
@@ -823,6 +860,10 @@ mod tests {
             Some(RestartPolicyNameEnum::UNLESS_STOPPED)
         );
         assert_eq!(body.user.as_deref(), Some("65532:65532"));
+        assert!(
+            body.healthcheck.is_none(),
+            "the image's HEALTHCHECK is kept by default"
+        );
         let labels = body.labels.unwrap();
         assert_eq!(labels[LABEL_APP], "hello");
         assert_eq!(labels[LABEL_REVISION], "3");
@@ -872,6 +913,27 @@ mod tests {
             endpoints["ferry-hello-staging"].aliases,
             Some(vec!["web".to_owned()])
         );
+    }
+
+    #[test]
+    fn healthcheck_overrides_keep_zero_as_inherit() {
+        let mut s = spec();
+        s.healthcheck = Some(Healthcheck {
+            test: None,
+            interval: Duration::from_millis(500),
+            timeout: Duration::from_micros(10),
+            retries: 2,
+            start_period: Duration::ZERO,
+        });
+        let hc = create_body(&s, "1000", &[], None).healthcheck.unwrap();
+        assert_eq!(hc.interval, Some(500_000_000));
+        assert_eq!(
+            hc.timeout,
+            Some(1_000_000),
+            "raised to the engine's minimum"
+        );
+        assert_eq!(hc.start_period, Some(0));
+        assert_eq!(hc.retries, Some(2));
     }
 
     #[test]

@@ -17,9 +17,9 @@ mod network;
 
 pub use build::{BuildEvent, BuildFailure, BuildProgress, BuildReport, BuildRequest};
 pub use container::{
-    ContainerInfo, ContainerSpec, Identity, LABEL_APP, LABEL_ENV, LABEL_REVISION, LABEL_ROLE,
-    LABEL_SECRETS_DIR, LABEL_VERSION, LogLine, LogRotation, LogStream, Publish, Resources, Restart,
-    RunningContainer, SECRETS_MOUNT, Secret, SecretMode, is_root_user,
+    ContainerInfo, ContainerSpec, Healthcheck, Identity, LABEL_APP, LABEL_ENV, LABEL_REVISION,
+    LABEL_ROLE, LABEL_SECRETS_DIR, LABEL_VERSION, LogLine, LogRotation, LogStream, Publish,
+    Resources, Restart, RunningContainer, SECRETS_MOUNT, Secret, SecretMode, is_root_user,
 };
 pub use context::{PackedContext, pack};
 pub use dockerignore::IgnoreRules;

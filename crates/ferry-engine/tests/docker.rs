@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use ferry_engine::{
     BuildEvent, BuildRequest, ContainerSpec, Engine, EngineError, HealthSource, HealthWait,
-    HttpProbe, Identity, Publish, Restart, Secret, SecretMode, UnhealthyReason,
+    Healthcheck, HttpProbe, Identity, Publish, Restart, Secret, SecretMode, UnhealthyReason,
 };
 use futures_util::StreamExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -437,6 +437,14 @@ async fn docker_refuses_root_and_explains_unhealthy_and_crashed_containers() {
     let mut spec = ContainerSpec::new(&sick, &tag, identity(&app));
     spec.env.insert("HEALTH".into(), "fail".into());
     spec.restart = Restart::No;
+    // Faster than the image's own timing, so the test stays short.
+    spec.healthcheck = Some(Healthcheck {
+        test: None,
+        interval: Duration::from_millis(300),
+        timeout: Duration::from_secs(3),
+        retries: 2,
+        start_period: Duration::from_millis(1),
+    });
     engine.run(&spec).await.unwrap();
     let wait = HealthWait {
         timeout: Duration::from_secs(60),

@@ -89,6 +89,14 @@ pub enum Error {
         /// The environment.
         env: String,
     },
+    /// `Store::backup` was called on a backend it does not support.
+    #[error(
+        "backing up a {backend} store is not supported by ferry: use the database's own tools (pg_dump)"
+    )]
+    BackupUnsupported {
+        /// The backend.
+        backend: crate::Backend,
+    },
     /// The secrets key file could not be read or created.
     #[error("failed to access secrets key file {}", path.display())]
     KeyFile {

@@ -155,6 +155,37 @@ impl Store {
         &self.display
     }
 
+    /// Writes a consistent copy of a SQLite store to `dest` (a new file), safe while
+    /// other connections read and write. PostgreSQL stores are backed up with `pg_dump`
+    /// instead, so this fails with [`Error::BackupUnsupported`] there.
+    ///
+    /// The copy holds secrets encrypted; keep the key file elsewhere.
+    pub async fn backup(&self, dest: &std::path::Path) -> Result<()> {
+        if self.backend != Backend::Sqlite {
+            return Err(Error::BackupUnsupported {
+                backend: self.backend,
+            });
+        }
+        let Some(dest_text) = dest.to_str() else {
+            return Err(Error::UnsupportedLocation {
+                location: dest.display().to_string(),
+            });
+        };
+        if let Some(parent) = dest.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|source| Error::CreateDir {
+                path: parent.to_path_buf(),
+                source,
+            })?;
+        }
+        // VACUUM INTO writes a compacted snapshot of one read transaction.
+        sqlx::query("VACUUM INTO $1")
+            .bind(dest_text)
+            .execute(&self.pool)
+            .await
+            .map_err(error::query("back up state store"))?;
+        Ok(())
+    }
+
     /// Closes every connection; pending operations finish first.
     pub async fn close(&self) {
         self.pool.close().await;

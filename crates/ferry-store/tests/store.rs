@@ -445,6 +445,103 @@ on_both_backends! {
     }
 }
 
+/// A backup taken while the store is open is a complete, openable store.
+#[tokio::test]
+async fn sqlite_backup_is_a_complete_store() {
+    common::run(Kind::Sqlite, |ctx| async move {
+        let s = &ctx.store;
+        let b = s.record_build(&build("hello", "hello:1")).await.unwrap();
+        s.next_revision(&revision("web", "prod", "img:1"))
+            .await
+            .unwrap();
+        let secrets = s.secrets(&ctx.dir.join("secret.key")).unwrap();
+        secrets
+            .set("web", "prod", "TOKEN", &SecretValue::from("backup-me"))
+            .await
+            .unwrap();
+        let dest = ctx.dir.join("backups").join("state-backup.db");
+        s.backup(&dest).await.unwrap();
+        // A second backup to an existing file is refused by SQLite, never overwritten.
+        assert!(s.backup(&dest).await.is_err());
+
+        let restored = Store::open(dest.to_str().unwrap()).await.unwrap();
+        assert_eq!(restored.builds("hello", 5).await.unwrap(), vec![b]);
+        assert_eq!(restored.revisions("web", "prod").await.unwrap().len(), 1);
+        let next = restored
+            .next_revision(&revision("web", "prod", "img:2"))
+            .await
+            .unwrap();
+        assert_eq!(next.number, 2);
+        let restored_secrets = restored.secrets(&ctx.dir.join("secret.key")).unwrap();
+        let value = restored_secrets
+            .get("web", "prod", "TOKEN")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(value.expose_str(), Some("backup-me"));
+        restored.close().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn postgres_backup_points_to_pg_dump() {
+    common::run(Kind::Postgres, |ctx| async move {
+        let err = ctx.store.backup(&ctx.dir.join("x.db")).await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::BackupUnsupported {
+                    backend: Backend::Postgres
+                }
+            ),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("pg_dump"));
+    })
+    .await;
+}
+
+/// `?sslmode=require` makes the store's own connections use TLS (Debian's cluster
+/// serves its snakeoil certificate; `require` encrypts without verifying it).
+#[tokio::test]
+async fn postgres_connections_use_tls_when_asked() {
+    use sqlx::Connection;
+    let (url, name) = common::create_postgres_database().await;
+    let app_name = format!("ferry-tls-{name}");
+    let tls_url = format!("{url}?sslmode=require&application_name={app_name}");
+    let result = async move {
+        let store = Store::open(&tls_url).await.expect("open over TLS");
+        store
+            .record_build(&build("hello", "hello:tls"))
+            .await
+            .unwrap();
+        let mut admin = sqlx::postgres::PgConnection::connect(&url).await.unwrap();
+        let ssl: Vec<(bool,)> = sqlx::query_as(
+            "SELECT s.ssl FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
+             WHERE a.application_name = $1",
+        )
+        .bind(&app_name)
+        .fetch_all(&mut admin)
+        .await
+        .unwrap();
+        admin.close().await.unwrap();
+        store.close().await;
+        ssl
+    };
+    let ssl = tokio::spawn(result).await;
+    common::drop_postgres_database(&name).await;
+    let ssl = ssl.unwrap();
+    assert!(
+        !ssl.is_empty(),
+        "the store's connection was not found in pg_stat_activity"
+    );
+    assert!(
+        ssl.iter().all(|(on,)| *on),
+        "connection without TLS: {ssl:?}"
+    );
+}
+
 /// Concurrent first use of one key file yields one key shared by all.
 #[test]
 fn concurrent_key_creation_agrees_on_one_key() {

@@ -5,9 +5,10 @@
 //! revision's replicas. The daemon persists the state returned by `step` *before* it
 //! executes the returned commands; every command is idempotent. So after a crash at any
 //! point the persisted state is at most one step ahead of the world, and `recover`
-//! re-asserts that state (routing first, then replicas, analyses and wake-ups) without
-//! changing it. Anything time-based that expired while the daemon was down is decided
-//! by the next `Tick`, which `recover` schedules immediately.
+//! re-asserts that state (routing first, then replicas, analyses and wake-ups), changing
+//! only the progress deadline (health was not watched meanwhile). Pauses that expired
+//! while the daemon was down are decided by the next `Tick`, which `recover` schedules
+//! immediately.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -256,8 +257,10 @@ pub fn step(mut state: State, event: Event, now: Timestamp) -> (State, Vec<Comma
 }
 
 /// After a daemon restart: the commands that re-assert `state` in the world (routing
-/// first), and the state, unchanged. Idempotent; follow with a `Tick` (it schedules one
-/// for `now`) so that pauses and deadlines that expired meanwhile are decided.
+/// first), and the state. Only the progress deadline of a wait for health changes: it
+/// starts afresh, since nobody watched health meanwhile. Idempotent: recovering the
+/// recovered state gives the same state and commands. It schedules a `Tick` for `now`, so
+/// pauses that expired while the daemon was down are decided at once.
 pub fn recover(state: State, now: Timestamp) -> (State, Vec<Command>) {
     step(state, Event::ControllerRestarted, now)
 }
@@ -475,7 +478,10 @@ impl State {
             Event::Resume => self.on_resume(kind, now, out),
             Event::Abort => self.on_abort(kind, now, out),
             Event::Rollback { to } => self.on_rollback(kind, to, now, out),
-            Event::ControllerRestarted => self.recovery_commands(now, out),
+            Event::ControllerRestarted => {
+                self.refresh_deadline_after_restart(now);
+                self.recovery_commands(now, out);
+            }
         }
     }
 
@@ -1020,7 +1026,8 @@ impl State {
             Some(Action::Analysis { analysis, purpose }) => Some((analysis.clone(), *purpose)),
             _ => None,
         };
-        if self.step_run == Some(run) && self.step_done.is_none() && self.pause.is_none() {
+        let inconclusive_pause = matches!(self.pause, Some(ManualPause::Inconclusive { .. }));
+        if self.step_run == Some(run) && self.step_done.is_none() && !inconclusive_pause {
             let Some((analysis, purpose)) = step_analysis else {
                 return;
             };
@@ -1342,6 +1349,15 @@ impl State {
         }
     }
 
+    /// Health reports stopped while the controller was down, so a wait for health gets
+    /// a fresh deadline instead of failing on the first tick after a long outage.
+    /// Idempotent: recovering twice at the same time gives the same deadline.
+    fn refresh_deadline_after_restart(&mut self, now: Timestamp) {
+        if let Some(deadline) = self.deadline {
+            self.deadline = Some(deadline.max(now.after(self.plan.progress_deadline)));
+        }
+    }
+
     /// What `recover` emits: the state re-asserted, routing first.
     fn recovery_commands(&self, now: Timestamp, out: &mut Vec<Command>) {
         let new = self.plan.new.clone();
@@ -1397,7 +1413,9 @@ impl State {
                             }
                         }
                         Some(Action::Analysis { analysis, .. }) => {
-                            if let (Some(run), None) = (self.step_run, &self.pause) {
+                            let inconclusive =
+                                matches!(self.pause, Some(ManualPause::Inconclusive { .. }));
+                            if let (Some(run), false) = (self.step_run, inconclusive) {
                                 out.push(Command::StartAnalysis {
                                     run,
                                     name: analysis.name.clone(),

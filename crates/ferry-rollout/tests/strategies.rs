@@ -864,3 +864,76 @@ fn status_views_describe_the_rollout() {
     assert_eq!(json["phase"], "paused");
     assert_eq!(json["reason"]["kind"], "step");
 }
+
+#[test]
+fn a_verdict_that_arrives_while_paused_is_kept_for_resume() {
+    let mut sim = Sim::new(plan(
+        canary(vec![
+            CanaryStep::Weight(w(20)),
+            CanaryStep::Analysis(analysis("default")),
+        ]),
+        2,
+        2,
+    ));
+    sim.start();
+    let (run, name, step) = sim.started_analyses[0].clone();
+    sim.run(Event::Pause);
+    // The daemon restarts while paused: the analysis keeps running under the same run.
+    let (_, cmds) = recover(sim.state.clone(), sim.now());
+    assert!(cmds.contains(&Command::StartAnalysis { run, name, step }));
+    sim.run(Event::AnalysisVerdict {
+        run,
+        verdict: Verdict::Pass,
+        reference: "v-1".to_owned(),
+        summary: "fine".to_owned(),
+    });
+    assert_eq!(sim.outcome, None, "still paused");
+    sim.run(Event::Resume);
+    assert_eq!(sim.outcome, Some(Outcome::Promoted));
+}
+
+#[test]
+fn a_failed_verdict_rolls_back_even_while_paused() {
+    let mut sim = Sim::new(plan(
+        canary(vec![
+            CanaryStep::Weight(w(20)),
+            CanaryStep::Analysis(analysis("default")),
+        ]),
+        2,
+        2,
+    ));
+    sim.start();
+    let (run, _, _) = sim.started_analyses[0].clone();
+    sim.run(Event::Pause);
+    let cmds = sim.run(Event::AnalysisVerdict {
+        run,
+        verdict: Verdict::Fail,
+        reference: "v-1".to_owned(),
+        summary: "p95 312 ms vs 101 ms".to_owned(),
+    });
+    assert_traffic_back_first(&cmds);
+    assert!(matches!(sim.state.phase(), Phase::RolledBack { .. }));
+}
+
+#[test]
+fn a_long_outage_does_not_fail_a_health_wait_on_the_first_tick() {
+    let mut sim = Sim::new(plan(canary(vec![CanaryStep::Weight(w(50))]), 2, 2));
+    sim.behaviour.insert(rev("v2"), Behaviour::Silent);
+    sim.start();
+    sim.now += 10 * MIN; // the daemon was down for longer than the deadline
+    let (state, cmds) = recover(sim.state.clone(), sim.now());
+    let fresh = Timestamp::from_unix_millis(sim.now + MIN);
+    assert!(cmds.contains(&Command::ScheduleWake { at: fresh }));
+    sim.state = state;
+    sim.run(Event::Tick);
+    assert_eq!(
+        sim.outcome, None,
+        "health gets a fresh deadline after a restart"
+    );
+    let id = sim.live[&rev("v2")][0].clone();
+    sim.run(Event::ReplicaHealthy { rev: rev("v2"), id });
+    assert_eq!(sim.state.weights(), Weights::with_canary(w(50)));
+    // The tail waits for the second replica, which never comes: its deadline ends it.
+    sim.advance(MIN);
+    assert!(matches!(sim.state.phase(), Phase::RolledBack { .. }));
+}

@@ -642,10 +642,18 @@ impl<'a> Fields<'a> {
             if self.known.contains(&entry.key.as_str()) {
                 continue;
             }
-            let hint = match did_you_mean(&entry.key, &self.known) {
-                Some(close) => format!("did you mean `{close}`?"),
-                None if self.known.is_empty() => "remove this key".to_owned(),
-                None => format!("known keys here: {}", self.known.join(", ")),
+            let misplaced = if self.path.is_empty() {
+                home_of(&entry.key)
+            } else {
+                None
+            };
+            let hint = match (did_you_mean(&entry.key, &self.known), misplaced) {
+                (_, Some(section)) => {
+                    format!("`{}` belongs in {section}; move it there", entry.key)
+                }
+                (Some(close), None) => format!("did you mean `{close}`?"),
+                (None, None) if self.known.is_empty() => "remove this key".to_owned(),
+                (None, None) => format!("known keys here: {}", self.known.join(", ")),
             };
             cx.error_at(
                 "unknown-key",
@@ -657,6 +665,22 @@ impl<'a> Fields<'a> {
             );
         }
     }
+}
+
+/// The section a top-level key probably belongs to, for keys written at the wrong level.
+fn home_of(key: &str) -> Option<&'static str> {
+    Some(match key {
+        "port" | "replicas" | "command" | "health" | "readiness_path" | "drain_timeout"
+        | "stop_timeout" | "resources" | "routes" => "[web]",
+        "context" | "dockerfile" | "target" | "args" => "[build]",
+        "kind" | "steps" | "rolling" | "blue_green" | "canary" => "[strategy]",
+        "pre_build" | "pre_deploy" | "post_deploy" => "[hooks]",
+        "webhooks" => "[notify]",
+        "production" => "an [environments.<name>] table",
+        "metrics" | "measurements" | "failure_limit" => "an [analysis.<name>] table",
+        "min_replicas" | "max_replicas" | "cpu_percent" | "memory_percent" => "[autoscale]",
+        _ => return None,
+    })
 }
 
 /// Reports a value outside a range (the value has already decoded).

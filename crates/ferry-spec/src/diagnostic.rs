@@ -62,6 +62,13 @@ impl Problem {
         }
     }
 
+    /// The same problem as an error (the CLI's `--strict` turns policy warnings into errors).
+    #[must_use]
+    pub fn into_error(mut self) -> Self {
+        self.severity = Severity::Error;
+        self
+    }
+
     /// Sets the place.
     #[must_use]
     pub fn at(mut self, span: Range<usize>, label: impl Into<String>) -> Self {

@@ -189,6 +189,11 @@ impl Document {
         &self.source
     }
 
+    /// The file this document was parsed from, shared (for [`Diagnostics::new`]).
+    pub fn source_arc(&self) -> Arc<SourceFile> {
+        self.source.clone()
+    }
+
     /// The spec for environment `env` (the base when `None`): the overlay merged over the
     /// base and validated. Fails only for an environment that is not defined.
     pub fn resolve(&self, env: Option<&str>) -> Result<Spec, Diagnostics> {

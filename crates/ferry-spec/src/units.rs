@@ -72,6 +72,11 @@ impl FromStr for Duration {
             let number: u64 = s[start..i]
                 .parse()
                 .map_err(|_| err("number is too large"))?;
+            if bytes.get(i) == Some(&b'.') {
+                return Err(err(
+                    "use whole numbers (write \"1m30s\" rather than \"1.5m\")",
+                ));
+            }
             let unit_start = i;
             while i < bytes.len() && bytes[i].is_ascii_alphabetic() {
                 i += 1;

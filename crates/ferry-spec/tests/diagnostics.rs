@@ -30,7 +30,7 @@ fn assert_one(text: &str, code: &str, line: usize, column: usize) {
 
 #[test]
 fn unknown_key_wrong_type_and_bad_duration_are_all_reported_in_one_pass() {
-    let text = "app = \"demo\"\nimage = \"demo:1\"\n\n[web]\nprot = 8080\nreplicas = \"two\"\ndrain_timeout = \"30 seconds\"\n";
+    let text = include_str!("fixtures/three-problems.toml");
     let diagnostics = diagnose(text);
     let all: Vec<_> = diagnostics
         .problems
@@ -40,9 +40,9 @@ fn unknown_key_wrong_type_and_bad_duration_are_all_reported_in_one_pass() {
     assert_eq!(
         all,
         vec![
-            ("unknown-key", 5, 1),
-            ("invalid-type", 6, 13),
-            ("invalid-duration", 7, 18),
+            ("unknown-key", 6, 1),
+            ("invalid-type", 7, 13),
+            ("invalid-duration", 8, 18),
         ]
     );
     let unknown = &diagnostics.problems[0];
@@ -50,7 +50,7 @@ fn unknown_key_wrong_type_and_bad_duration_are_all_reported_in_one_pass() {
     assert!(diagnostics.problems.iter().all(|p| !p.hint.is_empty()));
     assert_eq!(diagnostics.to_string(), "ferry.toml: 3 errors");
     let records = diagnostics.to_records();
-    assert_eq!(records[2].end_line, Some(7));
+    assert_eq!(records[2].end_line, Some(8));
     assert_eq!(records[2].end_column, Some(28));
     assert_eq!(records[0].file.as_deref(), Some("ferry.toml"));
 }
@@ -301,5 +301,22 @@ fn secrets_and_env_cannot_share_a_name() {
         "duplicate-name",
         7,
         1,
+    );
+}
+
+#[test]
+fn keys_at_the_wrong_level_name_their_section() {
+    let d = diagnose("app = \"demo\"\nimage = \"demo:1\"\nport = 8080\n[web]\n");
+    assert_eq!(d.problems[0].code, "unknown-key");
+    assert_eq!(d.problems[0].hint, "`port` belongs in [web]; move it there");
+}
+
+#[test]
+fn fractional_durations_get_a_specific_reason() {
+    let d = diagnose(&format!("{HEAD}drain_timeout = \"1.5m\"\n"));
+    assert!(
+        d.problems[0].message.contains("1m30s"),
+        "{}",
+        d.problems[0].message
     );
 }

@@ -44,7 +44,12 @@ pub fn is_secret_assignment(name: &str, value: &str) -> bool {
                 | "example"
                 | "placeholder"
         );
-    !placeholder
+    // `GOOGLE_API_KEY_VAL`-style tokens are substitution placeholders, not credentials.
+    let token_placeholder = v.len() > 3
+        && v.contains('_')
+        && v.chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+    !placeholder && !token_placeholder
 }
 
 struct Pattern {

@@ -1,14 +1,53 @@
-//! Kubernetes checks.
-use crate::{CheckOptions, Finding};
-/// Per-file checks.
-pub fn check_file(_text: &str, _opts: &CheckOptions) -> Vec<Finding> {
-    Vec::new()
+//! Kubernetes checks: multi-document YAML with positions, schema validation against the
+//! embedded OpenAPI of one pinned Kubernetes version, workload security and reliability
+//! rules, and cross-object reference integrity within namespaces.
+
+mod object;
+mod refs;
+mod workload;
+
+pub use object::{KUBERNETES_VERSION, is_dns_subdomain, is_label_key, is_label_value};
+
+use crate::{CheckOptions, Finding, yaml};
+
+/// Per-file checks: YAML syntax, duplicate keys, schema, names and labels, workload rules.
+pub fn check_file(text: &str, opts: &CheckOptions) -> Vec<Finding> {
+    let stream = yaml::load(text);
+    let mut out = crate::compose::yaml_findings(&stream);
+    let objects = object::objects(&stream, 0, &mut out);
+    for o in &objects {
+        object::validate(o, opts, &mut out);
+        workload::check(o, opts, &mut out);
+    }
+    out
 }
-/// Cross-object checks over several files: (file index, text).
-pub fn check_cross(_files: &[(usize, &str)], _opts: &CheckOptions) -> Vec<(usize, Finding)> {
-    Vec::new()
+
+/// Cross-object checks over several files given as (file index, text); each finding comes
+/// with the index of the file it belongs to.
+pub fn check_cross(files: &[(usize, &str)], opts: &CheckOptions) -> Vec<(usize, Finding)> {
+    let streams: Vec<(usize, yaml::Stream)> =
+        files.iter().map(|(i, t)| (*i, yaml::load(t))).collect();
+    let mut sink = Vec::new();
+    let objects: Vec<object::Object<'_>> = streams
+        .iter()
+        .flat_map(|(i, s)| object::objects(s, *i, &mut sink))
+        .collect();
+    refs::check(&objects, opts)
 }
-/// For each 1-based line index, the Helm `# Source:` template in effect.
-pub fn helm_sources(_text: &str) -> Vec<Option<String>> {
-    Vec::new()
+
+/// For each line (index = 1-based line number), the Helm template named by the closest
+/// preceding `# Source:` comment of the same document.
+pub fn helm_sources(text: &str) -> Vec<Option<String>> {
+    let mut out = vec![None];
+    let mut current: Option<String> = None;
+    for line in text.lines() {
+        let t = line.trim();
+        if t == "---" || t.starts_with("--- ") {
+            current = None;
+        } else if let Some(src) = t.strip_prefix("# Source:") {
+            current = Some(src.trim().to_string());
+        }
+        out.push(current.clone());
+    }
+    out
 }

@@ -538,6 +538,27 @@ mod tests {
     }
 
     #[test]
+    fn latency_is_added_to_index_requests_only() {
+        let srv = start(config(|c| {
+            c.latency = Duration::from_millis(80);
+            c.latency_jitter = Duration::from_millis(20);
+        }));
+        let addr = srv.handle.addr();
+        let t = Instant::now();
+        assert_eq!(get(addr, "/").status, 200);
+        // A lower bound only: sleeping never finishes early, however loaded the machine.
+        assert!(
+            t.elapsed() >= Duration::from_millis(80),
+            "{:?}",
+            t.elapsed()
+        );
+        let t = Instant::now();
+        assert_eq!(get(addr, "/slow?ms=30").text(), "slept 30 ms\n");
+        assert!(t.elapsed() >= Duration::from_millis(30));
+        assert!(srv.stop());
+    }
+
+    #[test]
     fn echo_returns_the_body_plain_and_chunked() {
         let srv = start(config(|_| {}));
         let addr = srv.handle.addr();

@@ -320,6 +320,25 @@ impl State {
         self.current_action().map(|a| (self.cursor, a.label()))
     }
 
+    /// One line for a plain (non-TTY) live view, e.g.
+    /// `step 3/9 pause 5m: paused at step 3 (pause step); stable 80% / new 20%;
+    /// new 1/1 healthy, stable 5/5 healthy`.
+    pub fn summary(&self) -> String {
+        let c = self.replicas();
+        let at = self.current_step().map_or_else(String::new, |(i, label)| {
+            format!("step {}/{} {label}: ", i + 1, self.program.actions.len())
+        });
+        format!(
+            "{at}{}; {}; new {}/{} healthy, stable {}/{} healthy",
+            self.phase(),
+            self.weights,
+            c.new_healthy,
+            c.new_target,
+            c.stable_healthy,
+            c.stable_target
+        )
+    }
+
     /// Index of the step the promotion tail starts at (what a full promote jumps to).
     pub fn promotion_step(&self) -> usize {
         self.program.tail

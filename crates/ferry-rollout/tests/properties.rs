@@ -42,6 +42,10 @@ fn arb_strategy() -> impl Strategy<Value = ferry_rollout::Strategy> {
                 max_surge: Budget::Count(s),
                 max_unavailable: Budget::Count(u),
             }),
+        (1u32..=100, 0u32..=100).prop_map(|(s, u)| ferry_rollout::Strategy::Rolling {
+            max_surge: Budget::Percent(s),
+            max_unavailable: Budget::Percent(u),
+        }),
         (
             any::<bool>(),
             any::<bool>(),

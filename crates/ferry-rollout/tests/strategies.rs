@@ -860,6 +860,11 @@ fn status_views_describe_the_rollout() {
     assert_eq!((counts.new_healthy, counts.stable_healthy), (1, 5));
     assert_eq!(sim.state.weight_ceiling(), w(20));
     assert_eq!(sim.state.current_step(), Some((2, "pause 5m".to_owned())));
+    assert_eq!(
+        sim.state.summary(),
+        "step 3/11 pause 5m: paused at step 3 (pause step); stable 80% / new 20%; \
+         new 1/1 healthy, stable 5/5 healthy"
+    );
     let json = serde_json::to_value(sim.state.phase()).unwrap();
     assert_eq!(json["phase"], "paused");
     assert_eq!(json["reason"]["kind"], "step");

@@ -17,17 +17,20 @@ pub struct AnalysisConfig {
     pub min_samples: u64,
     /// How often the daemon takes a measurement (the pure core only reports it).
     pub interval: Duration,
-    /// Passing measurements needed before the analysis promotes.
-    pub measurements: u32,
-    /// Failed measurements that trigger a rollback (1: the first failure rolls back).
+    /// Conclusive measurements to take before concluding (pass, fail within the limit, or
+    /// marginal within the limit); exclusive with `duration`. When neither is set, 3.
+    pub measurements: Option<u32>,
+    /// Measure for this long, then conclude; exclusive with `measurements`.
+    pub duration: Option<Duration>,
+    /// Failed measurements tolerated: one more rolls back (0: the first failure does).
     pub failure_limit: u32,
-    /// Consecutive inconclusive (or marginal) measurements after which `on_inconclusive`
-    /// applies; 0 means only the time box ends the wait.
+    /// Marginal measurements tolerated: one more applies `on_inconclusive`. Measurements
+    /// with too few samples do not count here: they hold until the time box ends.
     pub inconclusive_limit: u32,
-    /// What to do when the analysis cannot conclude in time.
+    /// What to do when the analysis cannot conclude: too many marginal measurements, or
+    /// the time box ended first (e.g. traffic too low to reach `min_samples`).
     pub on_inconclusive: InconclusivePolicy,
-    /// How long the analysis may go on without concluding; `None` waits for ever (or for
-    /// `inconclusive_limit`).
+    /// How long the analysis may go on without concluding; `None` waits indefinitely.
     pub time_box: Option<Duration>,
     /// Score (0–100) at or above which a measurement passes.
     pub pass_score: f64,
@@ -44,8 +47,9 @@ impl Default for AnalysisConfig {
             metrics: Vec::new(),
             min_samples: 200,
             interval: Duration::from_secs(30),
-            measurements: 1,
-            failure_limit: 1,
+            measurements: None,
+            duration: None,
+            failure_limit: 0,
             inconclusive_limit: 0,
             on_inconclusive: InconclusivePolicy::Pause,
             time_box: Some(Duration::from_secs(600)),
@@ -223,11 +227,17 @@ impl AnalysisConfig {
         if self.metrics.is_empty() {
             bad("metrics".into(), "at least one metric is needed");
         }
-        if self.failure_limit == 0 {
-            bad("failure_limit".into(), "must be at least 1");
-        }
-        if self.measurements == 0 {
+        if self.measurements == Some(0) {
             bad("measurements".into(), "must be at least 1");
+        }
+        if self.measurements.is_some() && self.duration.is_some() {
+            bad(
+                "duration".into(),
+                "`measurements` and `duration` both say when the analysis ends; keep one",
+            );
+        }
+        if self.duration.is_some_and(|d| d.is_zero()) {
+            bad("duration".into(), "must be longer than zero");
         }
         if !(0.0..=100.0).contains(&self.pass_score) {
             bad("pass_score".into(), "must be between 0 and 100");
@@ -280,10 +290,14 @@ impl AnalysisConfig {
                 if rule.name.as_deref().is_none_or(str::is_empty) {
                     bad(field("name"), "a custom metric needs a name");
                 }
-                if rule.direction.is_none() {
+                let unbounded = rule.max.is_none()
+                    && rule.min.is_none()
+                    && rule.max_relative.is_none()
+                    && rule.min_relative.is_none();
+                if unbounded && rule.direction.is_none() {
                     bad(
                         field("direction"),
-                        "a custom metric needs \"lower-is-better\" or \"higher-is-better\"",
+                        "a custom metric without bounds needs \"lower-is-better\" or \"higher-is-better\"",
                     );
                 }
             }

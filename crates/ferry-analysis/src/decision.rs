@@ -5,7 +5,16 @@
 //! measurement's verdict with [`Analysis::record`], and between measurements may call
 //! [`Analysis::poll`] so the time box ends a wait even when no verdict comes (a provider that
 //! is down). Once a terminal decision is reached it sticks: later calls return it again.
-//! A marginal verdict counts as inconclusive (neither evidence of harm nor of health).
+//!
+//! Rules, in the order they apply to each verdict:
+//! - fail: one more than `failure_limit` failures rolls back;
+//! - marginal (score between the thresholds): one more than `inconclusive_limit` applies
+//!   `on_inconclusive`;
+//! - inconclusive (too few samples): holds — it counts toward nothing, so low traffic
+//!   neither fails nor promotes a canary; only the time box ends the wait;
+//! - after `measurements` conclusive measurements (pass, tolerated fail or marginal), or
+//!   once `duration` has passed with at least one, the analysis promotes;
+//! - when the time box ends first, `on_inconclusive` applies.
 
 use std::time::Duration;
 
@@ -50,35 +59,56 @@ pub struct Measurement {
     pub verdict: Verdict,
 }
 
+/// When an analysis has measured enough.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum Goal {
+    /// After this many conclusive measurements.
+    Measurements(u32),
+    /// This long after the start, given at least one conclusive measurement.
+    Duration(Duration),
+}
+
 /// The state of one running analysis.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Analysis {
-    measurements_needed: u32,
+    goal: Goal,
     failure_limit: u32,
     inconclusive_limit: u32,
     on_inconclusive: InconclusivePolicy,
     time_box: Option<Duration>,
     started: Duration,
+    /// Measurements that passed, failed or were marginal (not those lacking samples).
+    conclusive: u32,
     passes: u32,
     failures: u32,
-    inconclusive_streak: u32,
+    marginals: u32,
     history: Vec<Measurement>,
     decision: Decision,
 }
 
+/// Conclusive measurements taken when neither `measurements` nor `duration` is set.
+pub const DEFAULT_MEASUREMENTS: u32 = 3;
+
 impl Analysis {
     /// Starts an analysis at `now` (any monotonic epoch the caller keeps using).
     pub fn new(config: &AnalysisConfig, now: Duration) -> Self {
+        let goal = match (config.measurements, config.duration) {
+            (Some(n), _) => Goal::Measurements(n.max(1)),
+            (None, Some(d)) => Goal::Duration(d),
+            (None, None) => Goal::Measurements(DEFAULT_MEASUREMENTS),
+        };
         Self {
-            measurements_needed: config.measurements.max(1),
-            failure_limit: config.failure_limit.max(1),
+            goal,
+            failure_limit: config.failure_limit,
             inconclusive_limit: config.inconclusive_limit,
             on_inconclusive: config.on_inconclusive,
             time_box: config.time_box,
             started: now,
+            conclusive: 0,
             passes: 0,
             failures: 0,
-            inconclusive_streak: 0,
+            marginals: 0,
             history: Vec::new(),
             decision: Decision::Continue,
         }
@@ -90,20 +120,20 @@ impl Analysis {
             return self.decision.clone();
         }
         let outcome = verdict.outcome;
-        let reason_detail = failing_lines(&verdict);
+        let failing = failing_lines(&verdict);
         self.history.push(Measurement { at: now, verdict });
         match outcome {
             VerdictOutcome::Fail => {
                 self.failures += 1;
-                self.inconclusive_streak = 0;
-                if self.failures >= self.failure_limit {
+                self.conclusive += 1;
+                if self.failures > self.failure_limit {
                     self.decision = Decision::Rollback {
                         reason: format!(
-                            "analysis failed {} of {} measurements (limit {}): {}",
+                            "analysis failed {} of {} measurements ({} tolerated): {}",
                             self.failures,
                             self.history.len(),
                             self.failure_limit,
-                            reason_detail
+                            failing
                         ),
                     };
                     return self.decision.clone();
@@ -111,44 +141,54 @@ impl Analysis {
             }
             VerdictOutcome::Pass => {
                 self.passes += 1;
-                self.inconclusive_streak = 0;
-                if self.passes >= self.measurements_needed {
-                    self.decision = Decision::Promote;
-                    return self.decision.clone();
-                }
+                self.conclusive += 1;
             }
-            VerdictOutcome::Marginal | VerdictOutcome::Inconclusive => {
-                self.inconclusive_streak += 1;
-                if self.inconclusive_limit > 0
-                    && self.inconclusive_streak >= self.inconclusive_limit
-                {
+            VerdictOutcome::Marginal => {
+                self.marginals += 1;
+                self.conclusive += 1;
+                if self.marginals > self.inconclusive_limit {
                     let why = format!(
-                        "analysis inconclusive for {} measurements in a row (limit {})",
-                        self.inconclusive_streak, self.inconclusive_limit
+                        "analysis was marginal in {} measurements ({} tolerated)",
+                        self.marginals, self.inconclusive_limit
                     );
                     return self.give_up(why);
                 }
             }
+            // Too few samples: hold, and let the time box bound the wait.
+            VerdictOutcome::Inconclusive => {}
+        }
+        if let Goal::Measurements(n) = self.goal
+            && self.conclusive >= n
+        {
+            self.decision = Decision::Promote;
+            return self.decision.clone();
         }
         self.poll(now)
     }
 
-    /// Checks the time box at `now` without a new verdict.
+    /// Checks the duration and the time box at `now` without a new verdict.
     pub fn poll(&mut self, now: Duration) -> Decision {
         if self.decision.is_terminal() {
             return self.decision.clone();
         }
-        if let Some(limit) = self.time_box {
-            let elapsed = now.saturating_sub(self.started);
-            if elapsed >= limit {
-                let why = format!(
-                    "analysis did not conclude within {} ({} of {} passing measurements)",
-                    format_duration(limit),
-                    self.passes,
-                    self.measurements_needed
-                );
-                return self.give_up(why);
-            }
+        let elapsed = now.saturating_sub(self.started);
+        if let Goal::Duration(d) = self.goal
+            && elapsed >= d
+            && self.conclusive > 0
+        {
+            self.decision = Decision::Promote;
+            return self.decision.clone();
+        }
+        if let Some(limit) = self.time_box
+            && elapsed >= limit
+        {
+            let why = format!(
+                "analysis did not conclude within {} ({} of {} measurements had enough samples)",
+                format_duration(limit),
+                self.conclusive,
+                self.history.len()
+            );
+            return self.give_up(why);
         }
         Decision::Continue
     }
@@ -181,9 +221,9 @@ impl Analysis {
         &self.history
     }
 
-    /// Passing, failed measurements so far.
-    pub fn tally(&self) -> (u32, u32) {
-        (self.passes, self.failures)
+    /// Passed, failed and marginal measurements so far.
+    pub fn tally(&self) -> (u32, u32, u32) {
+        (self.passes, self.failures, self.marginals)
     }
 }
 

@@ -544,10 +544,6 @@ fn judge_metric(config: &AnalysisConfig, rule: &MetricRule, obs: &Observation) -
         result.shift = hodges_lehmann(cs, ss, 1.0 - 2.0 * config.significance);
     }
 
-    let direction = rule.effective_direction().unwrap_or_else(|| {
-        notes.push("no direction given; assuming lower is better".into());
-        Direction::LowerIsBetter
-    });
     let mut bounds: Vec<(Bound, f64)> = Vec::new();
     if let Some(r) = rule.max_relative {
         bounds.push((Bound::MaxRelative, r));
@@ -562,6 +558,10 @@ fn judge_metric(config: &AnalysisConfig, rule: &MetricRule, obs: &Observation) -
         bounds.push((Bound::Min, m));
     }
     if bounds.is_empty() {
+        let direction = rule.effective_direction().unwrap_or_else(|| {
+            notes.push("no bound and no direction given; assuming lower is better".into());
+            Direction::LowerIsBetter
+        });
         bounds.push(match direction {
             Direction::LowerIsBetter => (Bound::MaxRelative, 1.0),
             Direction::HigherIsBetter => (Bound::MinRelative, 1.0),

@@ -17,7 +17,7 @@ mod sample;
 pub mod statistics;
 
 pub use config::{AnalysisConfig, Direction, InconclusivePolicy, MetricKind, MetricRule};
-pub use decision::{Analysis, Decision, Measurement};
+pub use decision::{Analysis, DEFAULT_MEASUREMENTS, Decision, Measurement};
 pub use error::AnalysisError;
 pub use judge::{Bound, MetricOutcome, MetricResult, Threshold, Verdict, VerdictOutcome, judge};
 pub use sample::{ArmSample, Observation};

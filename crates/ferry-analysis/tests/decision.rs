@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use ferry_analysis::{
     Analysis, AnalysisConfig, ArmSample, Decision, InconclusivePolicy, MetricKind, MetricRule,
-    Observation, Verdict, judge,
+    Observation, Verdict, VerdictOutcome, judge,
 };
 
 fn config() -> AnalysisConfig {
@@ -35,6 +35,25 @@ fn verdict(cfg: &AnalysisConfig, canary: (u64, u64), stable: (u64, u64)) -> Verd
     )
 }
 
+/// A marginal verdict: two equally weighted metrics, one failing.
+fn marginal(cfg: &AnalysisConfig) -> Verdict {
+    let two = AnalysisConfig {
+        metrics: vec![
+            MetricRule {
+                max: Some(0.01),
+                ..MetricRule::new(MetricKind::ErrorRate)
+            },
+            MetricRule::new(MetricKind::SuccessRate),
+        ],
+        pass_score: 90.0,
+        marginal_score: 50.0,
+        ..cfg.clone()
+    };
+    let v = verdict(&two, (400, 40), (4000, 400));
+    assert_eq!(v.outcome, VerdictOutcome::Marginal, "{}", v.explain());
+    v
+}
+
 fn secs(s: u64) -> Duration {
     Duration::from_secs(1_000_000 + s)
 }
@@ -48,8 +67,9 @@ fn first_failure_rolls_back_with_the_reason() {
         panic!("expected a rollback, got {d:?}")
     };
     assert!(
-        reason
-            .starts_with("analysis failed 1 of 1 measurements (limit 1): error rate: canary 10.0%"),
+        reason.starts_with(
+            "analysis failed 1 of 1 measurements (0 tolerated): error rate: canary 10.0%"
+        ),
         "{reason}"
     );
     // Terminal decisions stick.
@@ -61,8 +81,8 @@ fn first_failure_rolls_back_with_the_reason() {
 #[test]
 fn failure_limit_tolerates_earlier_failures() {
     let cfg = AnalysisConfig {
-        failure_limit: 2,
-        measurements: 3,
+        failure_limit: 1,
+        measurements: Some(4),
         ..config()
     };
     let mut analysis = Analysis::new(&cfg, secs(0));
@@ -74,15 +94,12 @@ fn failure_limit_tolerates_earlier_failures() {
         analysis.record(bad(), secs(90)),
         Decision::Rollback { .. }
     ));
-    assert_eq!(analysis.tally(), (1, 2));
+    assert_eq!(analysis.tally(), (1, 2, 0));
 }
 
 #[test]
-fn promotes_after_the_needed_passing_measurements() {
-    let cfg = AnalysisConfig {
-        measurements: 3,
-        ..config()
-    };
+fn promotes_after_the_measurements_default_three() {
+    let cfg = config();
     let mut analysis = Analysis::new(&cfg, secs(0));
     for i in 1..=2 {
         assert_eq!(
@@ -97,6 +114,38 @@ fn promotes_after_the_needed_passing_measurements() {
 }
 
 #[test]
+fn a_tolerated_failure_still_counts_as_a_measurement() {
+    let cfg = AnalysisConfig {
+        failure_limit: 1,
+        measurements: Some(2),
+        ..config()
+    };
+    let mut analysis = Analysis::new(&cfg, secs(0));
+    assert_eq!(
+        analysis.record(verdict(&cfg, (400, 40), (4000, 0)), secs(30)),
+        Decision::Continue
+    );
+    assert_eq!(
+        analysis.record(verdict(&cfg, (400, 0), (4000, 0)), secs(60)),
+        Decision::Promote
+    );
+}
+
+#[test]
+fn duration_goal_promotes_once_time_has_passed() {
+    let cfg = AnalysisConfig {
+        duration: Some(Duration::from_secs(120)),
+        ..config()
+    };
+    let mut analysis = Analysis::new(&cfg, secs(0));
+    let good = || verdict(&cfg, (400, 0), (4000, 0));
+    for i in 1..4 {
+        assert_eq!(analysis.record(good(), secs(30 * i)), Decision::Continue);
+    }
+    assert_eq!(analysis.record(good(), secs(120)), Decision::Promote);
+}
+
+#[test]
 fn low_traffic_holds_until_the_time_box_then_each_policy_applies() {
     for (policy, expect) in [
         (InconclusivePolicy::Pause, "pause"),
@@ -108,7 +157,7 @@ fn low_traffic_holds_until_the_time_box_then_each_policy_applies() {
             ..config()
         };
         let mut analysis = Analysis::new(&cfg, secs(0));
-        // Ten measurements of 20 requests each: never enough, never a failure.
+        // Measurements of 20 requests each, all failing: never enough, never a failure.
         for i in 1..10 {
             let d = analysis.record(verdict(&cfg, (20, 20), (2000, 0)), secs(30 * i));
             assert_eq!(d, Decision::Continue, "measurement {i} with {policy:?}");
@@ -117,7 +166,10 @@ fn low_traffic_holds_until_the_time_box_then_each_policy_applies() {
         let got = match &d {
             Decision::Pause { reason } | Decision::Rollback { reason } => {
                 assert!(
-                    reason.starts_with("analysis did not conclude within 5m (0 of 1 passing measurements); last: inconclusive"),
+                    reason.starts_with(
+                        "analysis did not conclude within 5m (0 of 10 measurements had enough \
+                         samples); last: inconclusive"
+                    ),
                     "{reason}"
                 );
                 if matches!(d, Decision::Pause { .. }) {
@@ -143,28 +195,30 @@ fn poll_ends_a_wait_without_verdicts() {
 }
 
 #[test]
-fn inconclusive_limit_counts_consecutive_measurements() {
+fn inconclusive_limit_counts_marginal_measurements() {
     let cfg = AnalysisConfig {
-        inconclusive_limit: 3,
+        inconclusive_limit: 1,
         on_inconclusive: InconclusivePolicy::Rollback,
         time_box: None,
-        measurements: 2,
+        measurements: Some(5),
         ..config()
     };
     let mut analysis = Analysis::new(&cfg, secs(0));
     let thin = || verdict(&cfg, (20, 0), (2000, 0));
-    let good = || verdict(&cfg, (400, 0), (4000, 0));
-    assert_eq!(analysis.record(thin(), secs(30)), Decision::Continue);
-    assert_eq!(analysis.record(thin(), secs(60)), Decision::Continue);
-    assert_eq!(analysis.record(good(), secs(90)), Decision::Continue); // resets the streak
-    assert_eq!(analysis.record(thin(), secs(120)), Decision::Continue);
-    assert_eq!(analysis.record(thin(), secs(150)), Decision::Continue);
-    let d = analysis.record(thin(), secs(180));
+    assert_eq!(
+        analysis.record(marginal(&cfg), secs(30)),
+        Decision::Continue
+    );
+    // Low traffic does not count toward the limit.
+    for i in 2..20 {
+        assert_eq!(analysis.record(thin(), secs(30 * i)), Decision::Continue);
+    }
+    let d = analysis.record(marginal(&cfg), secs(900));
     let Decision::Rollback { reason } = d else {
         panic!("expected a rollback, got {d:?}")
     };
     assert!(
-        reason.starts_with("analysis inconclusive for 3 measurements in a row (limit 3)"),
+        reason.starts_with("analysis was marginal in 2 measurements (1 tolerated)"),
         "{reason}"
     );
 }
@@ -185,18 +239,12 @@ fn accumulating_windows_reaches_min_samples() {
         },
     };
     let mut total = window();
-    assert_eq!(
-        judge(&cfg, &total).outcome,
-        ferry_analysis::VerdictOutcome::Inconclusive
-    );
+    assert_eq!(judge(&cfg, &total).outcome, VerdictOutcome::Inconclusive);
     for _ in 0..3 {
         total.absorb(window());
     }
     assert_eq!(total.canary.requests, 200);
-    assert_eq!(
-        judge(&cfg, &total).outcome,
-        ferry_analysis::VerdictOutcome::Pass
-    );
+    assert_eq!(judge(&cfg, &total).outcome, VerdictOutcome::Pass);
 }
 
 #[test]

@@ -344,7 +344,7 @@ fn config_validation_reports_every_problem() {
             },
             rule(MetricKind::Custom),
         ],
-        failure_limit: 0,
+        measurements: Some(0),
         marginal_score: 99.0,
         ..AnalysisConfig::default()
     };

@@ -12,8 +12,20 @@ pub fn quantile_sorted(sorted: &[f64], q: f64) -> Option<f64> {
     let upper = position.ceil() as usize;
     let fraction = position - lower as f64;
     let (a, b) = (sorted[lower], sorted[upper]);
-    // `a + (b - a) * f` overflows for huge values of opposite sign; this form does not.
-    Some(a * (1.0 - fraction) + b * fraction)
+    // NumPy's lerp: from the nearer end, so that t = 0 and t = 1 give a and b exactly.
+    let difference = b - a;
+    let value = if fraction < 0.5 {
+        a + difference * fraction
+    } else {
+        b - difference * (1.0 - fraction)
+    };
+    // `b - a` overflows for huge values of opposite sign; rounding may also step outside.
+    let value = if value.is_finite() {
+        value
+    } else {
+        a * (1.0 - fraction) + b * fraction
+    };
+    Some(value.clamp(a.min(b), a.max(b)))
 }
 
 /// The `q`-th quantile of an unsorted finite sample; see [`quantile_sorted`].

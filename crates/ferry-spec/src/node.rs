@@ -137,3 +137,146 @@ impl Node {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Small trees over few keys, so that base and overlay share keys often.
+    fn arb_node() -> impl Strategy<Value = Node> {
+        let leaf = prop_oneof![
+            any::<i64>().prop_map(Kind::Integer),
+            any::<bool>().prop_map(Kind::Bool),
+            "[a-z]{0,3}".prop_map(Kind::String),
+        ]
+        .prop_map(|kind| Node { span: 0..0, kind });
+        leaf.prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..3).prop_map(Kind::Array),
+                proptest::collection::btree_map("[a-d]", (inner, 0usize..100), 0..4).prop_map(
+                    |map| {
+                        Kind::Table(
+                            map.into_iter()
+                                .map(|(key, (value, at))| Entry {
+                                    key,
+                                    key_span: at..at + 1,
+                                    value,
+                                })
+                                .collect(),
+                        )
+                    }
+                ),
+            ]
+            .prop_map(|kind| Node { span: 0..0, kind })
+        })
+    }
+
+    fn table(node: Node) -> Node {
+        match node.kind {
+            Kind::Table(_) => node,
+            _ => Node {
+                span: 0..0,
+                kind: Kind::Table(vec![Entry {
+                    key: "a".into(),
+                    key_span: 0..1,
+                    value: node,
+                }]),
+            },
+        }
+    }
+
+    /// Every leaf (non-table value) with its dotted path.
+    /// With `empty_tables`, a nested empty table counts as a leaf too: it merges into a
+    /// base table but replaces a base value of another kind.
+    fn leaves(node: &Node, path: &str, empty_tables: bool, out: &mut Vec<(String, Node)>) {
+        match &node.kind {
+            Kind::Table(entries) if entries.is_empty() => {
+                if empty_tables && !path.is_empty() {
+                    out.push((path.to_owned(), node.clone()));
+                }
+            }
+            Kind::Table(entries) => {
+                for e in entries {
+                    leaves(&e.value, &format!("{path}.{}", e.key), empty_tables, out);
+                }
+            }
+            _ => out.push((path.to_owned(), node.clone())),
+        }
+    }
+
+    fn merged(base: &Node, overlay: &Node) -> Node {
+        let mut out = base.clone();
+        out.merge(overlay);
+        out
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+
+        #[test]
+        fn an_empty_overlay_changes_nothing(base in arb_node().prop_map(table)) {
+            let empty = Node { span: 0..0, kind: Kind::Table(Vec::new()) };
+            prop_assert_eq!(merged(&base, &empty), base);
+        }
+
+        #[test]
+        fn applying_an_overlay_twice_is_applying_it_once(
+            base in arb_node().prop_map(table),
+            overlay in arb_node().prop_map(table),
+        ) {
+            let once = merged(&base, &overlay);
+            prop_assert_eq!(merged(&once, &overlay), once);
+        }
+
+        #[test]
+        fn every_overlay_leaf_wins_and_unshadowed_base_leaves_stay(
+            base in arb_node().prop_map(table),
+            overlay in arb_node().prop_map(table),
+        ) {
+            let result = merged(&base, &overlay);
+            let mut got = Vec::new();
+            leaves(&result, "", false, &mut got);
+            let mut over = Vec::new();
+            leaves(&overlay, "", false, &mut over);
+            for leaf in &over {
+                prop_assert!(got.contains(leaf), "overlay leaf {:?} lost", leaf.0);
+            }
+            let mut kept = Vec::new();
+            leaves(&base, "", false, &mut kept);
+            let mut over = Vec::new();
+            leaves(&overlay, "", true, &mut over);
+            for (path, value) in kept {
+                // A base leaf survives unless the overlay wrote that path or a prefix of it
+                // with a non-table, or the path itself.
+                let shadowed = over.iter().any(|(p, _)| {
+                    p == &path || path.starts_with(&format!("{p}.")) || p.starts_with(&format!("{path}."))
+                });
+                if !shadowed {
+                    prop_assert!(got.contains(&(path.clone(), value)), "base leaf {path:?} lost");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn arrays_replace_and_tables_merge() {
+        let text_base = "a = [1, 2]\n[t]\nx = 1\ny = 2\n";
+        let text_over = "a = [3]\n[t]\ny = 5\n";
+        let base = Node::from_toml(&toml_span::parse(text_base).expect("toml"));
+        let over = Node::from_toml(&toml_span::parse(text_over).expect("toml"));
+        let out = merged(&base, &over);
+        let Some((_, a)) = out.lookup("a") else {
+            panic!("a")
+        };
+        assert!(matches!(&a.kind, Kind::Array(items) if items.len() == 1));
+        assert!(matches!(
+            out.lookup("t.x").map(|(_, n)| &n.kind),
+            Some(Kind::Integer(1))
+        ));
+        assert!(matches!(
+            out.lookup("t.y").map(|(_, n)| &n.kind),
+            Some(Kind::Integer(5))
+        ));
+    }
+}

@@ -542,10 +542,27 @@ async fn docker_http_probe_is_used_when_the_image_has_no_healthcheck() {
             .await
             .starts_with("HTTP/1.1 200")
     );
-    engine
-        .stop_and_remove(&name, Duration::from_secs(5))
+    // A followed log stream delivers output as it happens and ends when the container stops.
+    let follower = {
+        let engine = engine.clone();
+        let name = name.clone();
+        tokio::spawn(async move {
+            engine
+                .logs(&name, true, None)
+                .filter_map(|l| async move { l.ok().map(|l| l.text) })
+                .collect::<Vec<String>>()
+                .await
+        })
+    };
+    engine.stop(&name, Duration::from_secs(5)).await.unwrap();
+    let followed = tokio::time::timeout(Duration::from_secs(20), follower)
         .await
-        .unwrap();
+        .expect("the followed log stream ends when the container stops")
+        .unwrap()
+        .concat();
+    assert!(followed.contains("listening"), "{followed:?}");
+    assert!(followed.contains("hello: stopped"), "{followed:?}");
+    engine.remove(&name, false).await.unwrap();
     engine.remove_image(&tag, true).await.unwrap();
 }
 

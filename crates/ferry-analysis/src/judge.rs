@@ -168,8 +168,8 @@ fn score(config: &AnalysisConfig, metrics: Vec<MetricResult>) -> Verdict {
         metrics
             .iter()
             .filter(|m| m.outcome == outcome)
-            .map(|m| m.weight)
-            .sum()
+            // A fold from +0.0: an empty `sum` of f64 is -0.0, which would print as "-0".
+            .fold(0.0, |total, m| total + m.weight)
     };
     let (passed, failed, pending) = (
         weight_of(MetricOutcome::Pass),

@@ -489,7 +489,30 @@ async fn docker_refuses_root_and_explains_unhealthy_and_crashed_containers() {
         "{report:?}"
     );
 
-    for c in [&sick, &crash] {
+    // ALLOC_MB above the memory limit: the kernel kills it, and the report says so.
+    let oom = format!("{app}-oom");
+    cleanup.containers.push(oom.clone());
+    let mut spec = ContainerSpec::new(&oom, &tag, identity(&app));
+    spec.env.insert("ALLOC_MB".into(), "128".into());
+    spec.resources.memory_bytes = 32 * 1024 * 1024;
+    spec.restart = Restart::No;
+    engine.run(&spec).await.unwrap();
+    let EngineError::Unhealthy(report) = engine.wait_healthy(&oom, &wait).await.unwrap_err() else {
+        panic!("expected an OOM kill");
+    };
+    assert!(
+        matches!(
+            report.reason,
+            UnhealthyReason::Exited {
+                oom_killed: true,
+                ..
+            }
+        ),
+        "{report:?}"
+    );
+    assert!(report.to_string().contains("memory limit"), "{report}");
+
+    for c in [&sick, &crash, &oom] {
         engine.remove(c, true).await.unwrap();
     }
     engine.remove_image(&tag, true).await.unwrap();

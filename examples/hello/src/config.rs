@@ -23,6 +23,9 @@ pub struct Config {
     pub ready_delay: Duration,
     /// `CRASH_AFTER_S`: exit with status 1 this long after start.
     pub crash_after: Option<Duration>,
+    /// `ALLOC_MB`: allocate and touch this many MiB at start and hold them (a revision
+    /// that needs more memory than its limit).
+    pub alloc_mb: u32,
 }
 
 impl Default for Config {
@@ -37,6 +40,7 @@ impl Default for Config {
             startup_delay: Duration::ZERO,
             ready_delay: Duration::ZERO,
             crash_after: None,
+            alloc_mb: 0,
         }
     }
 }
@@ -92,6 +96,12 @@ impl Config {
                 _ => errors.push(format!("CRASH_AFTER_S={v:?} must be a number of seconds")),
             }
         }
+        if let Some(v) = nonempty("ALLOC_MB") {
+            match v.trim().parse::<u32>() {
+                Ok(mb) if mb <= 65_536 => config.alloc_mb = mb,
+                _ => errors.push(format!("ALLOC_MB={v:?} must be whole MiB, at most 65536")),
+            }
+        }
         if errors.is_empty() {
             Ok(config)
         } else {
@@ -130,6 +140,7 @@ mod tests {
             ("STARTUP_DELAY_MS", "100"),
             ("READY_DELAY_MS", "200"),
             ("CRASH_AFTER_S", "1.5"),
+            ("ALLOC_MB", "64"),
         ])
         .unwrap();
         assert_eq!(c.version, "v2");
@@ -141,6 +152,7 @@ mod tests {
         assert_eq!(c.startup_delay, Duration::from_millis(100));
         assert_eq!(c.ready_delay, Duration::from_millis(200));
         assert_eq!(c.crash_after, Some(Duration::from_millis(1500)));
+        assert_eq!(c.alloc_mb, 64);
     }
 
     #[test]

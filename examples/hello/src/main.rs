@@ -50,7 +50,7 @@ const USAGE: &str =
        hello healthcheck [URL]   GET URL (default http://127.0.0.1:$PORT/health); exit 0 on 2xx
 
 environment: VERSION, PORT (8080), FAIL_RATE (0..1), LATENCY_MS, LATENCY_JITTER_MS,
-             HEALTH=fail, STARTUP_DELAY_MS, READY_DELAY_MS, CRASH_AFTER_S";
+             HEALTH=fail, STARTUP_DELAY_MS, READY_DELAY_MS, CRASH_AFTER_S, ALLOC_MB";
 
 fn healthcheck(url: Option<&str>) -> ExitCode {
     let url = url.map_or_else(
@@ -87,6 +87,7 @@ fn serve() -> ExitCode {
             std::process::exit(1);
         });
     }
+    let _ballast = ballast(config.alloc_mb);
     // Register signals before the startup delay so an early SIGTERM is not lost.
     let mut signals = match signal_hook::iterator::Signals::new([
         signal_hook::consts::SIGTERM,
@@ -128,6 +129,16 @@ fn serve() -> ExitCode {
         eprintln!("hello: drain timeout, exiting with requests in flight");
     }
     ExitCode::SUCCESS
+}
+
+/// `ALLOC_MB`: memory that is really used (every page written), held until exit.
+fn ballast(mb: u32) -> Vec<u8> {
+    let mut v = vec![0u8; usize::try_from(mb).unwrap_or(0) << 20];
+    for byte in v.iter_mut().step_by(4096) {
+        *byte = 1;
+    }
+    // Keep the optimiser from eliding writes nobody reads.
+    std::hint::black_box(v)
 }
 
 /// The kernel's hostname (the container id in Docker), without libc.

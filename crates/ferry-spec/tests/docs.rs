@@ -79,6 +79,12 @@ fn the_json_schema_accepts_the_examples_and_rejects_mistakes() {
         std::fs::write(&path, text).expect("write block");
         files.push(path);
     }
+    // An overlay may set one key of a table whose required keys come from the base.
+    let overlay = dir.join("overlay.toml");
+    let overlay_text = "app = \"x\"\nimage = \"x:1\"\n[web]\nhealth = { path = \"/h\" }\n[environments.prod.web.health]\ninterval = \"1s\"\ntimeout = \"1s\"\n";
+    parse(&SourceFile::new("overlay.toml", overlay_text)).expect("the parser accepts it");
+    std::fs::write(&overlay, overlay_text).expect("write overlay spec");
+    files.push(overlay);
     let accepted = check_jsonschema(&files);
     assert!(
         accepted.status.success(),

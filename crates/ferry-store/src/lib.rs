@@ -95,27 +95,31 @@ impl Store {
         let mut conn = AnyConnection::connect(&location.url)
             .await
             .map_err(connect_error)?;
-        if location.backend == Backend::Sqlite {
-            // WAL lets readers (the CLI) run while the daemon writes. The mode is a
-            // property of the file, so setting it once covers every later connection.
-            sqlx::query("PRAGMA journal_mode = WAL")
-                .execute(&mut conn)
-                .await
-                .map_err(connect_error)?;
-        }
         let migrator = match location.backend {
             Backend::Sqlite => &SQLITE_MIGRATIONS,
             Backend::Postgres => &POSTGRES_MIGRATIONS,
         };
-        if let Err(first) = migrator.run_direct(&mut conn).await {
-            // SQLite has no migration lock: a second process opening a fresh file at the
-            // same moment can lose the race to record a migration. Its rerun sees the
-            // migration applied and skips it; a real failure fails again.
-            tracing::debug!(error = %first, "retrying state store migration");
-            migrator
-                .run_direct(&mut conn)
-                .await
-                .map_err(Error::Migrate)?;
+        // SQLite has no migration lock, and switching to WAL needs a moment of exclusive
+        // access that the busy timeout does not wait for: processes opening one fresh file
+        // at the same moment can see "database is locked", or lose the race to record a
+        // migration. Such a loser waits a little and tries again; a rerun skips what the
+        // winner applied. Any other failure is reported at once.
+        let mut attempt: u64 = 0;
+        loop {
+            match prepare(&mut conn, location.backend, migrator).await {
+                Ok(()) => break,
+                Err(e) if location.backend == Backend::Sqlite && attempt < 100 && e.is_race() => {
+                    attempt += 1;
+                    tracing::debug!(error = %e, attempt, "retrying state store setup");
+                    tokio::time::sleep(Duration::from_millis(5 + attempt.min(20) * 5)).await;
+                }
+                Err(e) => {
+                    return Err(match e {
+                        SetupError::Wal(source) => connect_error(source),
+                        SetupError::Migrate(source) => Error::Migrate(source),
+                    });
+                }
+            }
         }
         // Closing is best effort: the schema is committed either way.
         let _ = conn.close().await;
@@ -198,4 +202,55 @@ impl Store {
     fn now_ms(&self) -> i64 {
         row::to_ms(self.now())
     }
+}
+
+/// Why setting up a fresh connection failed.
+#[derive(Debug, thiserror::Error)]
+enum SetupError {
+    #[error("failed to enable WAL mode")]
+    Wal(#[source] sqlx::Error),
+    #[error("failed to migrate the schema")]
+    Migrate(#[source] sqlx::migrate::MigrateError),
+}
+
+impl SetupError {
+    /// Whether the failure comes from another process setting up the same file.
+    fn is_race(&self) -> bool {
+        let source = match self {
+            SetupError::Wal(e) => e,
+            SetupError::Migrate(
+                sqlx::migrate::MigrateError::Execute(e)
+                | sqlx::migrate::MigrateError::ExecuteMigration(e, _),
+            ) => e,
+            SetupError::Migrate(_) => return false,
+        };
+        match source {
+            sqlx::Error::Database(db) => {
+                // SQLITE_BUSY (5) and SQLITE_LOCKED (6), with any extended code.
+                let busy = db
+                    .code()
+                    .and_then(|c| c.parse::<i32>().ok())
+                    .is_some_and(|c| matches!(c & 0xff, 5 | 6));
+                busy || db.is_unique_violation()
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Switches a SQLite file to WAL and brings the schema up to date.
+async fn prepare(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    migrator: &Migrator,
+) -> Result<(), SetupError> {
+    if backend == Backend::Sqlite {
+        // WAL lets readers (the CLI) run while the daemon writes. The mode is a property
+        // of the file, so setting it once covers every later connection.
+        sqlx::query("PRAGMA journal_mode = WAL")
+            .execute(&mut *conn)
+            .await
+            .map_err(SetupError::Wal)?;
+    }
+    migrator.run_direct(conn).await.map_err(SetupError::Migrate)
 }

@@ -196,6 +196,10 @@ impl Store {
     }
 
     /// Sets a revision's status and the reason for it.
+    ///
+    /// Setting [`RevisionStatus::Live`] marks the revision that was live until now
+    /// [`RevisionStatus::Superseded`] in the same transaction: an app+env has at most one
+    /// live revision at any moment.
     pub async fn set_revision_status(
         &self,
         app: &str,
@@ -204,6 +208,27 @@ impl Store {
         status: RevisionStatus,
         reason: Option<&str>,
     ) -> Result<Revision> {
+        let now = self.now_ms();
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(query("begin revision status transaction"))?;
+        if status == RevisionStatus::Live {
+            sqlx::query(
+                "UPDATE revisions SET status = $1, updated_at_ms = $2 \
+                 WHERE app = $3 AND env = $4 AND status = $5 AND number <> $6",
+            )
+            .bind(RevisionStatus::Superseded.as_str())
+            .bind(now)
+            .bind(app)
+            .bind(env)
+            .bind(RevisionStatus::Live.as_str())
+            .bind(number)
+            .execute(&mut *tx)
+            .await
+            .map_err(query("supersede live revision"))?;
+        }
         let sql = format!(
             "UPDATE revisions SET status = $1, reason = $2, updated_at_ms = $3 \
              WHERE app = $4 AND env = $5 AND number = $6 RETURNING {COLUMNS}"
@@ -211,21 +236,38 @@ impl Store {
         let row = sqlx::query(&sql)
             .bind(status.as_str())
             .bind(reason)
-            .bind(self.now_ms())
+            .bind(now)
             .bind(app)
             .bind(env)
             .bind(number)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *tx)
             .await
             .map_err(query("update revision status"))?;
-        match row {
-            Some(row) => Revision::from_row(&row),
-            None => Err(Error::RevisionNotFound {
+        let Some(row) = row else {
+            // Dropping the transaction rolls back the supersede above.
+            return Err(Error::RevisionNotFound {
                 app: app.to_owned(),
                 env: env.to_owned(),
                 number,
-            }),
-        }
+            });
+        };
+        let revision = Revision::from_row(&row)?;
+        tx.commit().await.map_err(query("commit revision status"))?;
+        Ok(revision)
+    }
+
+    /// The revision of `app`/`env` serving traffic, if any.
+    pub async fn live_revision(&self, app: &str, env: &str) -> Result<Option<Revision>> {
+        let sql =
+            format!("SELECT {COLUMNS} FROM revisions WHERE app = $1 AND env = $2 AND status = $3");
+        let row = sqlx::query(&sql)
+            .bind(app)
+            .bind(env)
+            .bind(RevisionStatus::Live.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(query("read live revision"))?;
+        row.as_ref().map(Revision::from_row).transpose()
     }
 
     /// One revision of `app`/`env`, if it exists.

@@ -168,6 +168,36 @@ on_both_backends! {
         assert!(matches!(err, Error::RevisionNotFound { number: 7, .. }), "{err:?}");
     }
 
+    /// Marking a revision live supersedes the previous live one: never two live at once.
+    async fn one_live_revision_per_app_env(ctx) {
+        let s = &ctx.store;
+        for _ in 0..3 {
+            s.next_revision(&revision("web", "prod", "img")).await.unwrap();
+        }
+        s.next_revision(&revision("web", "staging", "img")).await.unwrap();
+        assert!(s.live_revision("web", "prod").await.unwrap().is_none());
+        s.set_revision_status("web", "prod", 1, RevisionStatus::Live, None).await.unwrap();
+        s.set_revision_status("web", "staging", 1, RevisionStatus::Live, None).await.unwrap();
+        let two = s.set_revision_status("web", "prod", 2, RevisionStatus::Live, None).await.unwrap();
+        assert_eq!(two.status, RevisionStatus::Live);
+        assert_eq!(s.live_revision("web", "prod").await.unwrap().unwrap().number, 2);
+        assert_eq!(s.revision("web", "prod", 1).await.unwrap().unwrap().status, RevisionStatus::Superseded);
+        assert_eq!(s.live_revision("web", "staging").await.unwrap().unwrap().number, 1);
+        // Marking the live one live again changes nothing else.
+        s.set_revision_status("web", "prod", 2, RevisionStatus::Live, None).await.unwrap();
+        assert_eq!(s.live_revision("web", "prod").await.unwrap().unwrap().number, 2);
+        // An unknown revision fails and leaves the live one live.
+        let err = s.set_revision_status("web", "prod", 99, RevisionStatus::Live, None).await.unwrap_err();
+        assert!(matches!(err, Error::RevisionNotFound { .. }), "{err:?}");
+        assert_eq!(s.live_revision("web", "prod").await.unwrap().unwrap().number, 2);
+        // Rolling back: 2 rolled back, 1 live again.
+        s.set_revision_status("web", "prod", 1, RevisionStatus::Live, Some("rollback")).await.unwrap();
+        let two = s.set_revision_status("web", "prod", 2, RevisionStatus::RolledBack, Some("p95 too high")).await.unwrap();
+        assert_eq!(two.reason.as_deref(), Some("p95 too high"));
+        let statuses: Vec<_> = s.revisions("web", "prod").await.unwrap().iter().map(|r| r.status).collect();
+        assert_eq!(statuses, vec![RevisionStatus::Pending, RevisionStatus::RolledBack, RevisionStatus::Live]);
+    }
+
     /// Ten concurrent attempts on one app+env: exactly one wins, the rest see the winner.
     async fn lock_acquire_is_exclusive_under_concurrency(ctx) {
         let tasks: Vec<_> = (0..10)
@@ -540,6 +570,40 @@ async fn postgres_connections_use_tls_when_asked() {
         ssl.iter().all(|(on,)| *on),
         "connection without TLS: {ssl:?}"
     );
+}
+
+/// Several processes (here: tasks) opening one fresh SQLite file at once all succeed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_first_open_of_sqlite_file() {
+    for round in 0..5 {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir
+            .path()
+            .join(".ferry")
+            .join("state.db")
+            .display()
+            .to_string();
+        let tasks: Vec<_> = (0..6)
+            .map(|_| {
+                let path = path.clone();
+                tokio::spawn(async move { Store::open(&path).await })
+            })
+            .collect();
+        for task in tasks {
+            let store = task
+                .await
+                .unwrap()
+                .unwrap_or_else(|e| panic!("round {round}: {e:?}"));
+            store
+                .record_build(&build("hello", "hello:1"))
+                .await
+                .unwrap();
+            store.close().await;
+        }
+        let store = Store::open(&path).await.unwrap();
+        assert_eq!(store.builds("hello", 100).await.unwrap().len(), 6);
+        store.close().await;
+    }
 }
 
 /// Concurrent first use of one key file yields one key shared by all.

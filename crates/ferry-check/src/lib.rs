@@ -147,6 +147,9 @@ pub(crate) fn finish(
     let helm = kubernetes::helm_sources(text);
     let mut out = suppression::apply(raw, &sups);
     out.retain(|f| !opts.is_disabled(f.rule));
+    // Alias expansion can report the same problem twice at the anchor.
+    let mut seen = std::collections::HashSet::new();
+    out.retain(|f| seen.insert((f.line, f.column, f.rule, f.message.clone())));
     for f in &mut out {
         f.file = path.to_path_buf();
         if let Some(s) = opts.severity_for(f.rule) {

@@ -203,7 +203,8 @@ fn pos(m: &Marker) -> Pos {
 
 struct Loader<'a> {
     parser: Parser<std::str::Chars<'a>>,
-    anchors: HashMap<usize, Node>,
+    /// Anchored nodes with their node count (so alias cost is known before cloning).
+    anchors: HashMap<usize, (Node, usize)>,
     duplicates: Vec<DuplicateKey>,
     nodes: usize,
     text: &'a str,
@@ -308,6 +309,7 @@ impl Loader<'_> {
         if depth > MAX_DEPTH {
             return Err(LoadError(start, "nesting too deep".into()));
         }
+        let before = self.nodes;
         self.count(1, start)?;
         match ev {
             Event::Scalar(text, style, anchor, _tag) => {
@@ -321,15 +323,19 @@ impl Loader<'_> {
                     end,
                 };
                 if anchor > 0 {
-                    self.anchors.insert(anchor, node.clone());
+                    self.anchors
+                        .insert(anchor, (node.clone(), self.nodes - before));
                 }
                 Ok(node)
             }
             Event::Alias(id) => {
-                let node = self.anchors.get(&id).cloned();
-                match node {
-                    Some(mut n) => {
-                        self.count(size(&n), start)?;
+                let cost = self.anchors.get(&id).map(|(_, c)| *c);
+                match cost {
+                    Some(c) => {
+                        self.count(c, start)?;
+                        let Some((mut n, _)) = self.anchors.get(&id).cloned() else {
+                            return Err(LoadError(start, format!("unknown alias {id}")));
+                        };
                         // Findings on an alias point at the alias, not the anchor.
                         n.start = start;
                         n.end = Pos::new(start.line, start.column + 1);
@@ -355,7 +361,8 @@ impl Loader<'_> {
                     end,
                 };
                 if anchor > 0 {
-                    self.anchors.insert(anchor, node.clone());
+                    self.anchors
+                        .insert(anchor, (node.clone(), self.nodes - before));
                 }
                 Ok(node)
             }
@@ -410,7 +417,8 @@ impl Loader<'_> {
                     end,
                 };
                 if anchor > 0 {
-                    self.anchors.insert(anchor, node.clone());
+                    self.anchors
+                        .insert(anchor, (node.clone(), self.nodes - before));
                 }
                 Ok(node)
             }
@@ -457,14 +465,6 @@ fn quoted_len(src: &str) -> usize {
         }
     }
     n
-}
-
-fn size(n: &Node) -> usize {
-    match &n.value {
-        Value::Scalar { .. } => 1,
-        Value::Seq(s) => 1 + s.iter().map(size).sum::<usize>(),
-        Value::Map(m) => 1 + m.iter().map(|(k, v)| size(k) + size(v)).sum::<usize>(),
-    }
 }
 
 #[cfg(test)]

@@ -53,3 +53,53 @@ fn whole_corpus_is_classified_and_checked() {
         .collect();
     assert!(syntax.is_empty(), "{syntax:?}");
 }
+
+#[test]
+fn valid_corpus_manifests_have_no_schema_or_syntax_errors() {
+    let report = check_paths(
+        &[corpus().join("k8s"), corpus().join("compose")],
+        &CheckOptions::default(),
+    )
+    .expect("check");
+    let bad: Vec<_> = report
+        .findings
+        .iter()
+        .filter(|f| {
+            [
+                "K8S001", "K8S002", "K8S004", "K8S005", "CP001", "CP002", "YML001", "YML002",
+            ]
+            .contains(&f.rule)
+        })
+        // The raw Helm template is Go-template text, not YAML: one syntax finding is right.
+        .filter(|f| !f.file.to_string_lossy().contains("helm-chart__templates"))
+        .collect();
+    assert!(bad.is_empty(), "{bad:#?}");
+    let helm: Vec<_> = report
+        .findings
+        .iter()
+        .filter(|f| f.file.to_string_lossy().contains("helm-chart__templates"))
+        .collect();
+    assert_eq!(
+        helm.iter().filter(|f| f.rule == "YML001").count(),
+        1,
+        "{helm:#?}"
+    );
+}
+
+#[test]
+fn helm_rendered_corpus_file_maps_findings_to_templates() {
+    let report = check_paths(
+        &[corpus().join("k8s/zegl__kube-score__score__testdata__linenumbers-helm.yaml")],
+        &CheckOptions::default(),
+    )
+    .expect("check");
+    assert!(!report.findings.is_empty());
+    assert!(
+        report
+            .findings
+            .iter()
+            .all(|f| f.source_template.as_deref() == Some("app1/templates/deployment.yaml")),
+        "{:#?}",
+        report.findings
+    );
+}

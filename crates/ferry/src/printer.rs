@@ -92,6 +92,11 @@ impl Printer {
         let _ = writeln!(std::io::stderr().lock(), "{}", text.as_ref());
     }
 
+    /// Pre-rendered diagnostics (miette reports) on stderr.
+    pub fn diagnostic_text(&self, text: &str) {
+        let _ = std::io::stderr().lock().write_all(text.as_bytes());
+    }
+
     pub fn warn(&self, text: impl AsRef<str>) {
         let label = self.paint("warning", "33");
         let _ = writeln!(std::io::stderr().lock(), "{label}: {}", text.as_ref());

@@ -151,7 +151,13 @@ fn healthcheck_follows_the_status_code() {
     let ok = ferry(dir.path(), &["healthcheck", &one_shot_server(200)]);
     assert_eq!(ok.status.code(), Some(0), "{}", text(&ok.stderr));
     let failing = ferry(dir.path(), &["healthcheck", &one_shot_server(503)]);
-    assert_eq!(failing.status.code(), Some(1), "{} {}", text(&failing.stdout), text(&failing.stderr));
+    assert_eq!(
+        failing.status.code(),
+        Some(1),
+        "{} {}",
+        text(&failing.stdout),
+        text(&failing.stderr)
+    );
     assert!(text(&failing.stderr).contains("503"));
 
     let closed = TcpListener::bind("127.0.0.1:0").unwrap();

@@ -45,8 +45,12 @@ pub fn probe(url: &str, timeout: Duration) -> anyhow::Result<u16> {
     let mut stream = TcpStream::connect_timeout(&addr, timeout)
         .map_err(|e| Expected::Failed(format!("cannot connect to {addr}: {e}")))?;
     let unreachable = |e: std::io::Error| Expected::Failed(format!("no answer from {addr}: {e}"));
-    stream.set_read_timeout(Some(timeout)).map_err(unreachable)?;
-    stream.set_write_timeout(Some(timeout)).map_err(unreachable)?;
+    stream
+        .set_read_timeout(Some(timeout))
+        .map_err(unreachable)?;
+    stream
+        .set_write_timeout(Some(timeout))
+        .map_err(unreachable)?;
     // One write: a server may answer and close after the first segment it reads.
     let request = format!(
         "GET {path} HTTP/1.1\r\nHost: {authority}\r\nUser-Agent: ferry-healthcheck\r\nConnection: close\r\n\r\n"

@@ -1,6 +1,8 @@
 //! One module per subcommand; `dispatch` wires parsed arguments to them.
 
+mod build;
 mod completions;
+mod config;
 mod healthcheck;
 mod init;
 
@@ -10,11 +12,21 @@ use crate::printer::Printer;
 /// Runs the command and returns its exit code; errors carry their own code.
 pub fn dispatch(cli: Cli, printer: &Printer) -> anyhow::Result<u8> {
     let global = &cli.global;
-    let _ = global;
     match &cli.command {
         Command::Init(args) => init::run(args, printer),
         Command::Healthcheck(args) => healthcheck::run(args, printer),
         Command::Completions(args) => completions::run(args, printer),
+        Command::Config(command) => config::run(command, global, printer),
+        Command::Build(args) => build::run(args, global, printer),
+        Command::Builds(args) => build::list(args, global, printer),
         _ => anyhow::bail!("not wired yet"),
     }
+}
+
+/// The async runtime for commands that talk to the engine, the store or the network.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?)
 }

@@ -74,7 +74,11 @@ impl Store {
     /// two processes, is safe: migrations already applied are skipped.
     pub async fn open(location: &str) -> Result<Self> {
         sqlx::any::install_default_drivers();
-        let location = Location::parse(location)?;
+        let mut location = Location::parse(location)?;
+        location.absolutize().map_err(|source| Error::CreateDir {
+            path: ".".into(),
+            source,
+        })?;
         if let Some(parent) = location
             .sqlite_file
             .as_deref()

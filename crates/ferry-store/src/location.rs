@@ -99,6 +99,27 @@ impl Location {
     }
 }
 
+impl Location {
+    /// Makes a relative SQLite file path absolute against the current directory, so the
+    /// driver's URL never mistakes its first component for a host name.
+    pub(crate) fn absolutize(&mut self) -> std::io::Result<()> {
+        let Some(file) = &self.sqlite_file else {
+            return Ok(());
+        };
+        if file.is_absolute() {
+            return Ok(());
+        }
+        let absolute = std::env::current_dir()?.join(file);
+        let query = self.url.split_once('?').map_or("", |(_, q)| q).to_owned();
+        let Some(text) = absolute.to_str() else {
+            return Ok(());
+        };
+        self.url = format!("sqlite://{}?{query}", percent_encode_path(text));
+        self.sqlite_file = Some(absolute);
+        Ok(())
+    }
+}
+
 /// Percent-encodes the characters the SQLite driver would misread in a URL path.
 fn percent_encode_path(path: &str) -> String {
     let mut out = String::with_capacity(path.len());
@@ -157,6 +178,24 @@ mod tests {
     fn relative_path_is_kept_relative() {
         let loc = Location::parse(".ferry/state.db").unwrap();
         assert_eq!(loc.url, "sqlite://.ferry/state.db?mode=rwc");
+    }
+
+    #[test]
+    fn relative_path_is_made_absolute_for_the_driver() {
+        let mut loc = Location::parse("rel dir/state.db").unwrap();
+        loc.absolutize().unwrap();
+        let cwd = std::env::current_dir().unwrap();
+        assert_eq!(
+            loc.sqlite_file.as_deref(),
+            Some(cwd.join("rel dir/state.db").as_path())
+        );
+        assert!(loc.url.starts_with("sqlite:///"), "{}", loc.url);
+        assert!(
+            loc.url.ends_with("/rel%20dir/state.db?mode=rwc"),
+            "{}",
+            loc.url
+        );
+        assert_eq!(loc.display, "rel dir/state.db");
     }
 
     #[test]

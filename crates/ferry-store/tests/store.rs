@@ -572,6 +572,21 @@ async fn postgres_connections_use_tls_when_asked() {
     );
 }
 
+/// A relative path is relative to the current directory (what `.ferry/state.db` means).
+#[tokio::test]
+async fn relative_sqlite_path_opens_under_the_current_directory() {
+    // Each test runs in its own process under nextest, so changing directory is local.
+    let dir = tempfile::tempdir().unwrap();
+    std::env::set_current_dir(dir.path()).unwrap();
+    let store = Store::open(".ferry/state.db").await.unwrap();
+    store
+        .record_build(&build("hello", "hello:1"))
+        .await
+        .unwrap();
+    store.close().await;
+    assert!(dir.path().join(".ferry/state.db").is_file());
+}
+
 /// Several processes (here: tasks) opening one fresh SQLite file at once all succeed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_first_open_of_sqlite_file() {

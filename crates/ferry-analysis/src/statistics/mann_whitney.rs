@@ -99,8 +99,7 @@ pub fn mann_whitney_u(
     };
     let exact = wants_exact && n1.saturating_mul(n2) <= EXACT_LIMIT;
     let (p, z, used) = if exact {
-        let counts = exact_counts(n1.min(n2), n1.max(n2));
-        (exact_sf(&counts, u), None, MethodUsed::Exact)
+        (exact_sf(n1.min(n2), n1.max(n2), u), None, MethodUsed::Exact)
     } else {
         let z = asymptotic_z(u, n1f, n2f, &ranked.tie_sizes);
         (standard_normal().sf(z), Some(z), MethodUsed::Asymptotic)
@@ -188,35 +187,53 @@ fn asymptotic_z(u: f64, n1: f64, n2: f64, tie_sizes: &[usize]) -> f64 {
 ///
 /// The generating function of U is the Gaussian binomial coefficient
 /// `prod_{i=1..m} (1 - q^(n+i)) / (1 - q^i)`; multiplying by one factor and dividing by the
-/// other keeps every intermediate polynomial that of a smaller Gaussian binomial, so the
-/// coefficients stay non-negative after each full step.
-pub(crate) fn exact_counts(m: usize, n: usize) -> Vec<f64> {
+/// other keeps every intermediate polynomial that of a smaller Gaussian binomial, so after
+/// each full step the coefficients are counts again, none above `C(m + n, m)`. The steps
+/// subtract, so in floating point small tail counts would drown in the rounding of large
+/// ones: the counts are exact integers (`i128`) whenever `C(m + n, m)` leaves headroom.
+fn exact_counts<T>(m: usize, n: usize) -> Vec<T>
+where
+    T: Copy + Default + From<u8> + std::ops::AddAssign + std::ops::SubAssign,
+{
     let max_u = m * n;
-    let mut c = vec![0.0; max_u + 1];
-    c[0] = 1.0;
+    let mut c = vec![T::default(); max_u + 1];
+    c[0] = T::from(1);
     for i in 1..=m {
         let shift = n + i;
         if shift <= max_u {
             for k in (shift..=max_u).rev() {
-                c[k] -= c[k - shift];
+                let lower = c[k - shift];
+                c[k] -= lower;
             }
         }
         for k in i..=max_u {
-            c[k] += c[k - i];
+            let lower = c[k - i];
+            c[k] += lower;
         }
     }
     c
 }
 
-/// `P(U >= u)` under the null hypothesis, from [`exact_counts`].
-fn exact_sf(counts: &[f64], u: f64) -> f64 {
-    let total: f64 = counts.iter().sum();
+/// `P(U >= u)` under the null hypothesis for samples of sizes `m <= n`.
+fn exact_sf(m: usize, n: usize, u: f64) -> f64 {
     // SciPy truncates U to an integer before looking it up.
     let start = u.max(0.0) as usize;
-    if start >= counts.len() {
+    if start > m * n {
         return 0.0;
     }
-    counts[start..].iter().sum::<f64>() / total
+    // ln C(m + n, m) below 2^120: exact integers with room to spare.
+    let fits = statrs::function::factorial::ln_binomial((m + n) as u64, m as u64)
+        < 120.0 * std::f64::consts::LN_2;
+    if fits {
+        let counts = exact_counts::<i128>(m, n);
+        let total: i128 = counts.iter().sum();
+        let tail: i128 = counts[start..].iter().sum();
+        tail as f64 / total as f64
+    } else {
+        let counts = exact_counts::<f64>(m, n);
+        let total: f64 = counts.iter().sum();
+        counts[start..].iter().sum::<f64>() / total
+    }
 }
 
 #[cfg(test)]
@@ -226,9 +243,11 @@ mod tests {
     #[test]
     fn exact_counts_are_gaussian_binomials() {
         // U for sizes 2 and 2: arrangements of ranks give counts 1,1,2,1,1 (total C(4,2) = 6).
-        assert_eq!(exact_counts(2, 2), vec![1.0, 1.0, 2.0, 1.0, 1.0]);
-        let c = exact_counts(3, 5);
-        assert_eq!(c.iter().sum::<f64>(), 56.0);
+        assert_eq!(exact_counts::<i128>(2, 2), vec![1, 1, 2, 1, 1]);
+        let c = exact_counts::<i128>(3, 5);
+        assert_eq!(c.iter().sum::<i128>(), 56);
+        let f = exact_counts::<f64>(3, 5);
+        assert!(c.iter().zip(&f).all(|(&a, &b)| a as f64 == b));
         // Symmetric distribution.
         for k in 0..c.len() {
             assert_eq!(c[k], c[c.len() - 1 - k]);

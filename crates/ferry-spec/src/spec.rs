@@ -507,6 +507,23 @@ pub struct Analysis {
     pub metrics: Vec<Metric>,
 }
 
+impl Analysis {
+    /// How many measurements the analysis takes: `measurements`, else `duration` divided
+    /// by `interval` (rounded up, at least 1), else 3.
+    pub fn planned_measurements(&self) -> u32 {
+        match (self.measurements, self.duration) {
+            (Some(n), _) => n,
+            (None, Some(d)) => {
+                let interval = self.interval.as_millis().max(1);
+                u32::try_from(d.as_millis().div_ceil(interval))
+                    .unwrap_or(u32::MAX)
+                    .max(1)
+            }
+            (None, None) => 3,
+        }
+    }
+}
+
 fn default_analysis_interval() -> Duration {
     Duration::from_secs(30)
 }
@@ -824,4 +841,44 @@ pub struct CheckConfig {
     /// Kubernetes namespaces held to the production policy.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub production_namespaces: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn analysis(measurements: Option<u32>, duration: Option<u64>) -> Analysis {
+        Analysis {
+            interval: Duration::from_secs(30),
+            measurements,
+            duration: duration.map(Duration::from_secs),
+            failure_limit: 0,
+            inconclusive_limit: 0,
+            min_samples: 50,
+            on_inconclusive: OnInconclusive::Pause,
+            timebox: None,
+            provider: Provider::Proxy,
+            prometheus: None,
+            metrics: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn planned_measurements_follow_count_then_duration_then_default() {
+        assert_eq!(analysis(Some(7), None).planned_measurements(), 7);
+        assert_eq!(analysis(None, Some(300)).planned_measurements(), 10);
+        assert_eq!(analysis(None, Some(301)).planned_measurements(), 11);
+        assert_eq!(analysis(None, Some(1)).planned_measurements(), 1);
+        assert_eq!(analysis(None, None).planned_measurements(), 3);
+    }
+
+    #[test]
+    fn readiness_falls_back_to_the_health_path() {
+        let mut web = Web::default();
+        assert_eq!(web.readiness(), None);
+        web.health = Some(Health::new("/health"));
+        assert_eq!(web.readiness(), Some("/health"));
+        web.readiness_path = Some("/ready".into());
+        assert_eq!(web.readiness(), Some("/ready"));
+    }
 }

@@ -115,7 +115,8 @@ fn walk(
         let meta = fs::symlink_metadata(&path).map_err(ctx_err(path.clone()))?;
         let excluded = rules.is_excluded(&rel) && !always.contains(&rel);
         if meta.is_dir() {
-            if excluded && !rules.may_include_below(&rel) {
+            let holds_always = always.iter().any(|a| a.starts_with(&format!("{rel}/")));
+            if excluded && !holds_always && !rules.may_include_below(&rel) {
                 continue;
             }
             if !excluded {
@@ -209,6 +210,36 @@ mod tests {
         let packed = pack(ctx.path(), &other.path().join("Build.docker")).unwrap();
         assert_eq!(packed.dockerfile, OUTSIDE_DOCKERFILE);
         assert_eq!(names(&packed.tar), [OUTSIDE_DOCKERFILE, "a.txt"]);
+    }
+
+    #[test]
+    fn a_dockerfile_in_an_excluded_directory_is_still_sent() {
+        let ctx = tempfile::tempdir().unwrap();
+        fs::create_dir_all(ctx.path().join("docker")).unwrap();
+        fs::write(ctx.path().join("docker/Dockerfile"), "FROM scratch\n").unwrap();
+        fs::write(ctx.path().join("docker/other"), "x").unwrap();
+        fs::write(ctx.path().join(".dockerignore"), "docker\n").unwrap();
+        let packed = pack(ctx.path(), Path::new("docker/Dockerfile")).unwrap();
+        assert_eq!(packed.dockerfile, "docker/Dockerfile");
+        assert_eq!(packed.files, [".dockerignore", "docker/Dockerfile"]);
+    }
+
+    #[test]
+    fn symlinks_are_archived_as_links() {
+        let ctx = tempfile::tempdir().unwrap();
+        fs::write(ctx.path().join("Dockerfile"), "FROM scratch\n").unwrap();
+        fs::write(ctx.path().join("a.txt"), "a").unwrap();
+        std::os::unix::fs::symlink("a.txt", ctx.path().join("link")).unwrap();
+        let packed = pack(ctx.path(), Path::new("Dockerfile")).unwrap();
+        let mut archive = tar::Archive::new(packed.tar.as_slice());
+        let link = archive
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap())
+            .find(|e| e.path().unwrap().to_str() == Some("link"))
+            .expect("link archived");
+        assert_eq!(link.header().entry_type(), tar::EntryType::Symlink);
+        assert_eq!(link.link_name().unwrap().unwrap().to_str(), Some("a.txt"));
     }
 
     #[test]

@@ -122,7 +122,8 @@ fn serve() -> ExitCode {
             handle.shutdown();
         }
     });
-    println!("hello {version} on {hostname} listening on {addr}");
+    let bound = server.local_addr().unwrap_or(addr);
+    println!("hello {version} on {hostname} listening on {bound}");
     if server.run(DRAIN_TIMEOUT) {
         println!("hello: stopped");
     } else {

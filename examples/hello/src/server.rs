@@ -86,6 +86,11 @@ impl Server {
         Ok(Self { listener, shared })
     }
 
+    /// The address actually bound (with the real port when asked for port 0).
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
     /// A handle to shut the server down.
     pub fn handle(&self) -> Handle {
         Handle(Arc::clone(&self.shared))

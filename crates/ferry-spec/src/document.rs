@@ -55,9 +55,11 @@ pub fn parse(src: &SourceFile) -> Result<Document, Diagnostics> {
         merged.merge(&overlay.node);
         let mut env_cx = Cx::default();
         decode_spec(&merged, &mut env_cx);
-        for problem in env_cx.problems {
-            // Base problems show up again in every environment: report each once.
+        for mut problem in env_cx.problems {
+            // Base problems show up again in every environment: report each once, and
+            // name the environment of those that only it has.
             if !cx.problems.contains(&problem) {
+                problem.message = format!("{} (environment `{}`)", problem.message, overlay.name);
                 cx.problems.push(problem);
             }
         }

@@ -263,6 +263,11 @@ fn overlay_problems_are_reported_at_the_overlay() {
         .find(|p| p.line() == Some(7) && p.code == "invalid-type")
         .expect("reported");
     assert_eq!(quoted.hint, "remove the quotes: replicas = 3");
+    assert!(
+        quoted.message.ends_with("(environment `production`)"),
+        "{}",
+        quoted.message
+    );
 }
 
 #[test]

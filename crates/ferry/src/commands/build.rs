@@ -29,7 +29,7 @@ pub fn run(args: &BuildArgs, global: &Global, printer: &Printer) -> anyhow::Resu
     runtime.block_on(async {
         let engine = connect().await?;
         let built = build(&project, args, &engine, printer).await?;
-        let record = record(&project, &built).await?;
+        let record = record_build(&project, &built).await?;
         if printer.json_output() {
             printer.event(&serde_json::json!({
                 "event": "built",
@@ -107,7 +107,7 @@ pub async fn open_store(project: &Project) -> anyhow::Result<Store> {
     Ok(Store::open(&location).await?)
 }
 
-async fn record(project: &Project, built: &Built) -> anyhow::Result<i64> {
+pub async fn record_build(project: &Project, built: &Built) -> anyhow::Result<i64> {
     let store = open_store(project).await?;
     let record = store
         .record_build(&NewBuild {

@@ -5,6 +5,7 @@ mod completions;
 mod config;
 mod healthcheck;
 mod init;
+mod run;
 
 use crate::cli::{Cli, Command};
 use crate::printer::Printer;
@@ -19,6 +20,8 @@ pub fn dispatch(cli: Cli, printer: &Printer) -> anyhow::Result<u8> {
         Command::Config(command) => config::run(command, global, printer),
         Command::Build(args) => build::run(args, global, printer),
         Command::Builds(args) => build::list(args, global, printer),
+        Command::Run(args) => run::run(args, global, printer),
+        Command::Down => run::down(global, printer),
         _ => anyhow::bail!("not wired yet"),
     }
 }

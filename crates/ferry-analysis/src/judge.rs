@@ -491,7 +491,12 @@ fn judge_metric(config: &AnalysisConfig, rule: &MetricRule, obs: &Observation) -
         kind: rule.kind,
         outcome: MetricOutcome::Inconclusive,
         critical: rule.critical,
-        weight: rule.weight,
+        weight: if rule.weight.is_finite() && rule.weight > 0.0 {
+            rule.weight
+        } else {
+            notes.push("weight is not a positive number; using 1".into());
+            1.0
+        },
         canary,
         stable,
         canary_samples,
@@ -571,11 +576,22 @@ fn judge_metric(config: &AnalysisConfig, rule: &MetricRule, obs: &Observation) -
     let alpha = config.significance;
     let mut decided: Option<(Threshold, Option<f64>, Option<&'static str>)> = None;
     let mut failing = false;
+    // `validate` rejects these; a judge fed an unvalidated rule still must not misbehave.
+    let allowed_increase = if rule.allowed_increase.is_finite() && rule.allowed_increase >= 0.0 {
+        rule.allowed_increase
+    } else {
+        notes.push("allowed_increase is not a non-negative number; using 0".into());
+        0.0
+    };
     for (bound, setting) in bounds {
+        if !setting.is_finite() {
+            notes.push(format!("{bound:?} bound is not a finite number; ignored"));
+            continue;
+        }
         let limit = match (bound, stable) {
             (Bound::Max | Bound::Min, _) => setting,
-            (Bound::MaxRelative, Some(s)) => (setting * s).max(s + rule.allowed_increase),
-            (Bound::MinRelative, Some(s)) => (setting * s).min(s - rule.allowed_increase),
+            (Bound::MaxRelative, Some(s)) => (setting * s).max(s + allowed_increase),
+            (Bound::MinRelative, Some(s)) => (setting * s).min(s - allowed_increase),
             (_, None) => continue,
         };
         let exceeded = if bound.is_upper() {

@@ -24,6 +24,44 @@ pub struct QueryVars<'a> {
     pub stable: &'a str,
 }
 
+/// The query of one metric, rendered for each arm.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArmQueries {
+    /// `{{revision}}` is the canary.
+    pub canary: String,
+    /// `{{revision}}` is the stable revision.
+    pub stable: String,
+}
+
+/// Renders a metric's query once per arm: `{{revision}}` is the arm's own revision (so one
+/// query measures both), `{{stable}}` is always the stable revision (for queries that
+/// compute a ratio to stable themselves) and `{{app}}` the app.
+pub fn render_for_arms(
+    template: &str,
+    app: &str,
+    canary: &str,
+    stable: &str,
+) -> Result<ArmQueries, AnalysisError> {
+    Ok(ArmQueries {
+        canary: render_query(
+            template,
+            &QueryVars {
+                app,
+                revision: canary,
+                stable,
+            },
+        )?,
+        stable: render_query(
+            template,
+            &QueryVars {
+                app,
+                revision: stable,
+                stable,
+            },
+        )?,
+    })
+}
+
 /// Fills `{{app}}`, `{{revision}}` and `{{stable}}` (spaces inside the braces allowed).
 ///
 /// Inside a quoted PromQL string the value is escaped for that quote; inside a raw
@@ -298,6 +336,19 @@ mod tests {
             ..VARS
         };
         assert!(render_query("x{r=`{{revision}}`}", &tick).is_err());
+    }
+
+    #[test]
+    fn renders_one_query_per_arm() {
+        let q = render_for_arms(
+            r#"up{app="{{app}}",rev="{{revision}}"}"#,
+            "shop",
+            "r42",
+            "r41",
+        )
+        .expect("valid template");
+        assert_eq!(q.canary, r#"up{app="shop",rev="r42"}"#);
+        assert_eq!(q.stable, r#"up{app="shop",rev="r41"}"#);
     }
 
     #[test]

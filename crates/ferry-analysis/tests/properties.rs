@@ -189,6 +189,32 @@ proptest! {
     }
 
     #[test]
+    fn judge_never_panics_on_unvalidated_rules(
+        arm in arm_strategy(),
+        bounds in prop::collection::vec(prop::option::of(any_value()), 4),
+        allowed in any_value(),
+        significance in any_value(),
+        weight in any_value(),
+    ) {
+        let rules = all_metrics()
+            .into_iter()
+            .map(|r| MetricRule {
+                max: bounds[0],
+                min: bounds[1],
+                max_relative: bounds[2],
+                min_relative: bounds[3],
+                allowed_increase: allowed,
+                weight,
+                ..r
+            })
+            .collect();
+        let cfg = AnalysisConfig { metrics: rules, significance, ..AnalysisConfig::default() };
+        let verdict = judge(&cfg, &Observation { canary: arm.clone(), stable: arm });
+        prop_assert!(!verdict.summary.is_empty());
+        prop_assert!((0.0..=100.0).contains(&verdict.score), "score {}", verdict.score);
+    }
+
+    #[test]
     fn prometheus_functions_never_panic(template in ".{0,80}", value in ".{0,20}", body in ".{0,200}") {
         let vars = QueryVars { app: &value, revision: &value, stable: "s" };
         let _ = render_query(&template, &vars);

@@ -37,7 +37,7 @@ pub use error::{Error, Result};
 pub use location::Backend;
 pub use lock::{Lock, LockOutcome};
 pub use revision::{NewRevision, Revision, RevisionStatus};
-pub use rollout::{Event, NewRollout, Rollout, RolloutId, RolloutOutcome, Verdict};
+pub use rollout::{Event, NewEvent, NewRollout, Rollout, RolloutId, RolloutOutcome, Verdict};
 pub use secret::{SecretEntry, SecretValue, Secrets};
 
 use location::Location;

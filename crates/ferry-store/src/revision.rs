@@ -244,7 +244,10 @@ impl Store {
             .await
             .map_err(query("update revision status"))?;
         let Some(row) = row else {
-            // Dropping the transaction rolls back the supersede above.
+            // Undo the supersede above: the live revision stays live.
+            tx.rollback()
+                .await
+                .map_err(query("roll back revision status"))?;
             return Err(Error::RevisionNotFound {
                 app: app.to_owned(),
                 env: env.to_owned(),

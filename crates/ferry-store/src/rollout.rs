@@ -139,6 +139,10 @@ pub struct Rollout {
     pub reason: Option<String>,
 }
 
+const INSERT_EVENT: &str = "INSERT INTO rollout_events (rollout_id, at_ms, kind, message_json) \
+                            VALUES ($1, $2, $3, $4) \
+                            RETURNING id, rollout_id, at_ms, kind, message_json";
+
 const COLUMNS: &str = "id, app, env, from_revision, to_revision, strategy, state_json, phase, \
                        created_by, started_at_ms, updated_at_ms, finished_at_ms, outcome, reason";
 
@@ -164,6 +168,15 @@ impl Rollout {
             reason: row::get(row, "reason")?,
         })
     }
+}
+
+/// An event to append to a rollout's timeline with [`Store::advance_rollout`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    /// Its kind, e.g. `step-started`.
+    pub kind: String,
+    /// Its details.
+    pub message: serde_json::Value,
 }
 
 /// One entry of a rollout's timeline.
@@ -256,6 +269,25 @@ impl Store {
         state: &serde_json::Value,
         phase: &str,
     ) -> Result<Rollout> {
+        Ok(self.advance_rollout(id, state, phase, &[]).await?.0)
+    }
+
+    /// Persists a running rollout's new state and phase together with the events that
+    /// describe the change, in one transaction: after a crash the timeline and the state
+    /// agree.
+    pub async fn advance_rollout(
+        &self,
+        id: RolloutId,
+        state: &serde_json::Value,
+        phase: &str,
+        events: &[NewEvent],
+    ) -> Result<(Rollout, Vec<Event>)> {
+        let now = self.now_ms();
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(query("begin rollout transaction"))?;
         let sql = format!(
             "UPDATE rollouts SET state_json = $1, phase = $2, updated_at_ms = $3 \
              WHERE id = $4 AND finished_at_ms IS NULL RETURNING {COLUMNS}"
@@ -263,15 +295,34 @@ impl Store {
         let row = sqlx::query(&sql)
             .bind(state.to_string())
             .bind(phase)
-            .bind(self.now_ms())
+            .bind(now)
             .bind(id.0)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *tx)
             .await
             .map_err(query("update rollout state"))?;
-        match row {
-            Some(row) => Rollout::from_row(&row),
-            None => Err(self.not_running(id).await),
+        let Some(row) = row else {
+            tx.rollback()
+                .await
+                .map_err(query("roll back rollout transaction"))?;
+            return Err(self.not_running(id).await);
+        };
+        let rollout = Rollout::from_row(&row)?;
+        let mut appended = Vec::with_capacity(events.len());
+        for event in events {
+            let row = sqlx::query(INSERT_EVENT)
+                .bind(id.0)
+                .bind(now)
+                .bind(&event.kind)
+                .bind(event.message.to_string())
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(query("append rollout event"))?;
+            appended.push(Event::from_row(&row)?);
         }
+        tx.commit()
+            .await
+            .map_err(query("commit rollout transaction"))?;
+        Ok((rollout, appended))
     }
 
     /// Marks a running rollout finished with its outcome, final state and phase.
@@ -355,25 +406,22 @@ impl Store {
         kind: &str,
         message: &serde_json::Value,
     ) -> Result<Event> {
-        let row = sqlx::query(
-            "INSERT INTO rollout_events (rollout_id, at_ms, kind, message_json) \
-             VALUES ($1, $2, $3, $4) RETURNING id, rollout_id, at_ms, kind, message_json",
-        )
-        .bind(rollout.0)
-        .bind(self.now_ms())
-        .bind(kind)
-        .bind(message.to_string())
-        .fetch_one(&self.pool)
-        .await
-        .map_err(|source| match &source {
-            sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
-                Error::RolloutNotFound { id: rollout.0 }
-            }
-            _ => Error::Query {
-                action: "append rollout event",
-                source,
-            },
-        })?;
+        let row = sqlx::query(INSERT_EVENT)
+            .bind(rollout.0)
+            .bind(self.now_ms())
+            .bind(kind)
+            .bind(message.to_string())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|source| match &source {
+                sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
+                    Error::RolloutNotFound { id: rollout.0 }
+                }
+                _ => Error::Query {
+                    action: "append rollout event",
+                    source,
+                },
+            })?;
         Event::from_row(&row)
     }
 

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use common::{Kind, ManualClock};
 use ferry_store::{
-    Backend, Error, LockOutcome, NewAuditEntry, NewBuild, NewRevision, NewRollout, RevisionStatus,
-    RolloutId, RolloutOutcome, SecretValue, Store,
+    Backend, Error, LockOutcome, NewAuditEntry, NewBuild, NewEvent, NewRevision, NewRollout,
+    RevisionStatus, RolloutId, RolloutOutcome, SecretValue, Store,
 };
 use serde_json::json;
 
@@ -324,6 +324,30 @@ on_both_backends! {
         assert!(matches!(err, Error::RolloutNotFound { id: 999_999 }), "{err:?}");
         let err = s.append_event(missing, "x", &json!({})).await.unwrap_err();
         assert!(matches!(err, Error::RolloutNotFound { .. }), "{err:?}");
+    }
+
+    /// A state change and its events are stored together, or not at all.
+    async fn advance_rollout_stores_state_and_events_together(ctx) {
+        let s = &ctx.store;
+        let r = s.create_rollout(&rollout("web", 1)).await.unwrap();
+        s.append_event(r.id, "started", &json!({})).await.unwrap();
+        let events = vec![
+            NewEvent { kind: "weight-set".to_owned(), message: json!({"weight": 10}) },
+            NewEvent { kind: "paused".to_owned(), message: json!({"for": "5m"}) },
+        ];
+        let (after, appended) = s.advance_rollout(r.id, &json!({"step": 1}), "paused", &events).await.unwrap();
+        assert_eq!(after.phase, "paused");
+        assert_eq!(appended.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(), vec!["weight-set", "paused"]);
+        let timeline = s.events(r.id).await.unwrap();
+        assert_eq!(timeline.len(), 3);
+        assert_eq!(timeline[1..].to_vec(), appended);
+        assert!(appended.iter().all(|e| e.at == after.updated_at));
+
+        s.finish_rollout(r.id, RolloutOutcome::Succeeded, None, &json!({"step": 2}), "done").await.unwrap();
+        let err = s.advance_rollout(r.id, &json!({"step": 3}), "x", &events).await.unwrap_err();
+        assert!(matches!(err, Error::RolloutFinished { .. }), "{err:?}");
+        assert_eq!(s.events(r.id).await.unwrap().len(), 3, "no event of a refused change is kept");
+        assert_eq!(s.rollout(r.id).await.unwrap().unwrap().state, json!({"step": 2}));
     }
 
     /// Analysis verdicts come back in recording order.

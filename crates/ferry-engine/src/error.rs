@@ -90,6 +90,16 @@ pub enum EngineError {
         #[source]
         source: std::io::Error,
     },
+    /// A one-off container (a hook) did not finish in time; it was stopped.
+    #[error("container {container} did not finish within {}s", timeout.as_secs())]
+    OneOffTimeout {
+        /// The container name.
+        container: String,
+        /// The time it was given.
+        timeout: std::time::Duration,
+        /// Its last output lines.
+        output: Vec<String>,
+    },
     /// The container did not become healthy.
     #[error("{0}")]
     Unhealthy(Box<Unhealthy>),

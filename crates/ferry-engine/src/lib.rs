@@ -14,6 +14,7 @@ mod error;
 mod health;
 mod image;
 mod network;
+mod status;
 
 pub use build::{BuildEvent, BuildFailure, BuildProgress, BuildReport, BuildRequest};
 pub use container::{
@@ -28,3 +29,4 @@ pub use error::EngineError;
 pub use health::{HealthSource, HealthWait, HttpProbe, Unhealthy, UnhealthyReason, http_probe};
 pub use image::{ImageInfo, ImageSummary};
 pub use network::network_name;
+pub use status::{ContainerStatus, OneOff};

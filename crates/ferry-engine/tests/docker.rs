@@ -597,3 +597,65 @@ async fn an_unreachable_engine_is_a_typed_error() {
     assert!(err.is_unreachable(), "{err:?}");
     assert!(err.to_string().contains(&endpoint), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn docker_one_off_containers_report_exit_code_and_output() {
+    let engine = engine().await;
+    let app = unique("oneoff");
+    let tag = format!("{app}:v1");
+    let mut cleanup = Cleanup::default();
+    cleanup.images.push(tag.clone());
+    build_hello(&engine, &tag, &app).await;
+
+    // `hello healthcheck` against a port where nothing listens: exit 1, reason on stderr.
+    let name = format!("{app}-hook");
+    cleanup.containers.push(name.clone());
+    let mut spec = ContainerSpec::new(&name, &tag, identity(&app));
+    spec.command = Some(vec!["healthcheck".into(), "http://127.0.0.1:9/x".into()]);
+    let done = engine
+        .run_once(&spec, Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(done.exit_code, 1, "{done:?}");
+    assert!(
+        done.output.iter().any(|l| l.contains("request failed")),
+        "{done:?}"
+    );
+    assert!(
+        matches!(
+            engine.status(&name).await,
+            Err(EngineError::NotFound { .. })
+        ),
+        "a one-off container is removed"
+    );
+
+    // A long-running one is stopped at its timeout.
+    let mut spec = ContainerSpec::new(&name, &tag, identity(&app));
+    spec.stop_timeout = Duration::from_secs(5);
+    let err = engine
+        .run_once(&spec, Duration::from_secs(1))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, EngineError::OneOffTimeout { .. }), "{err:?}");
+    assert!(matches!(
+        engine.status(&name).await,
+        Err(EngineError::NotFound { .. })
+    ));
+
+    // status() of a running container: running, published address, labels.
+    let web = format!("{app}-web");
+    cleanup.containers.push(web.clone());
+    let mut spec = ContainerSpec::new(&web, &tag, identity(&app));
+    spec.publish = Some(Publish::loopback(8080));
+    let running = engine.run(&spec).await.unwrap();
+    let status = engine.status(&web).await.unwrap();
+    assert!(status.running, "{status:?}");
+    assert_eq!(status.published.get("8080/tcp"), running.host_addr.as_ref());
+    assert_eq!(status.labels["ferry.role"], "web");
+    assert_eq!(status.restart_count, 0);
+    engine
+        .stop_and_remove(&web, Duration::from_secs(5))
+        .await
+        .unwrap();
+    engine.remove_image(&tag, true).await.unwrap();
+}

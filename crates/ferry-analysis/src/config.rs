@@ -88,7 +88,9 @@ pub enum MetricKind {
     LatencyP99,
     /// Requests per second.
     Throughput,
-    /// A value supplied by a provider under the rule's `name` (e.g. a Prometheus query).
+    /// A value supplied by a provider under the rule's `name` (e.g. a Prometheus query;
+    /// ferry.toml calls this kind `query`).
+    #[serde(alias = "query")]
     Custom,
 }
 

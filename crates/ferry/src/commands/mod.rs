@@ -1,6 +1,7 @@
 //! One module per subcommand; `dispatch` wires parsed arguments to them.
 
 mod build;
+mod check;
 mod completions;
 mod config;
 mod healthcheck;
@@ -20,6 +21,7 @@ pub fn dispatch(cli: Cli, printer: &Printer) -> anyhow::Result<u8> {
         Command::Config(command) => config::run(command, global, printer),
         Command::Build(args) => build::run(args, global, printer),
         Command::Builds(args) => build::list(args, global, printer),
+        Command::Check(args) => check::run(args, global, printer),
         Command::Run(args) => run::run(args, global, printer),
         Command::Down => run::down(global, printer),
         _ => anyhow::bail!("not wired yet"),

@@ -48,10 +48,6 @@ impl ImageRef {
     }
 
     /// The full reference (`name:tag@digest`).
-    #[cfg_attr(
-        not(test),
-        expect(dead_code, reason = "used by the renderers still to come")
-    )]
     pub(crate) fn full(&self) -> String {
         let mut s = self.name.clone();
         if let Some(tag) = &self.tag {
@@ -151,7 +147,6 @@ impl<'a> App<'a> {
     }
 
     /// The environment's name, or `base`.
-    #[expect(dead_code, reason = "used by the renderers still to come")]
     pub(crate) fn env_name(&self) -> &str {
         self.env.as_deref().unwrap_or("base")
     }
@@ -260,7 +255,6 @@ impl Limits {
     }
 
     /// Memory in MiB, rounded up (compose and ECS units).
-    #[expect(dead_code, reason = "used by the renderers still to come")]
     pub(crate) fn memory_mib(&self) -> u64 {
         self.memory.div_ceil(1024 * 1024)
     }

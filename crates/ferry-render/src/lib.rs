@@ -139,6 +139,9 @@ pub struct RenderOptions {
     pub gitops_repo_url: String,
     /// The path of the kustomize tree inside the GitOps repository. Default `deploy`.
     pub gitops_path: String,
+    /// Where Prometheus scrapes `ferry serve`'s `/metrics` (host:port). Default
+    /// `127.0.0.1:9100`.
+    pub ferry_metrics_address: String,
 }
 
 impl Default for RenderOptions {
@@ -157,6 +160,7 @@ impl Default for RenderOptions {
             environments: vec!["staging".to_owned(), "production".to_owned()],
             gitops_repo_url: "https://git.example.invalid/platform/gitops.git".to_owned(),
             gitops_path: "deploy".to_owned(),
+            ferry_metrics_address: "127.0.0.1:9100".to_owned(),
         }
     }
 }

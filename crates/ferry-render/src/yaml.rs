@@ -94,7 +94,6 @@ pub(crate) fn file(docs: &[Value]) -> String {
 }
 
 /// A JSON file, pretty-printed with sorted keys (JSON has no comments, so no header).
-#[expect(dead_code, reason = "used by the renderers still to come")]
 pub(crate) fn json_file(value: &Value) -> String {
     let sorted = sort_json(value);
     let mut text = serde_json::to_string_pretty(&sorted).unwrap_or_default();

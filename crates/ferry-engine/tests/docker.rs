@@ -209,6 +209,14 @@ async fn docker_hello_builds_from_scratch_runs_hardened_and_serves() {
     let body = http_get(addr, "/").await;
     assert!(body.starts_with("HTTP/1.1 200"), "{body}");
     assert!(body.contains("version v-test-1"), "{body}");
+    // The service (user 65532) can read its secret file: `/` lists readable secret names.
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(b"GET / HTTP/1.1\r\nAccept: application/json\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut json = String::new();
+    s.read_to_string(&mut json).await.unwrap();
+    assert!(json.contains(r#""secrets":["API_TOKEN"]"#), "{json}");
 
     // What `docker inspect` shows: hardened, limited, labelled, no secret value.
     let inspect = engine

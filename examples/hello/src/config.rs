@@ -26,6 +26,9 @@ pub struct Config {
     /// `ALLOC_MB`: allocate and touch this many MiB at start and hold them (a revision
     /// that needs more memory than its limit).
     pub alloc_mb: u32,
+    /// `SECRETS_DIR`: where secret files are mounted (default `/run/secrets`); `/` lists
+    /// the names of the readable ones.
+    pub secrets_dir: std::path::PathBuf,
 }
 
 impl Default for Config {
@@ -41,6 +44,7 @@ impl Default for Config {
             ready_delay: Duration::ZERO,
             crash_after: None,
             alloc_mb: 0,
+            secrets_dir: std::path::PathBuf::from("/run/secrets"),
         }
     }
 }
@@ -95,6 +99,9 @@ impl Config {
                 }
                 _ => errors.push(format!("CRASH_AFTER_S={v:?} must be a number of seconds")),
             }
+        }
+        if let Some(v) = nonempty("SECRETS_DIR") {
+            config.secrets_dir = std::path::PathBuf::from(v.trim());
         }
         if let Some(v) = nonempty("ALLOC_MB") {
             match v.trim().parse::<u32>() {

@@ -340,9 +340,14 @@ fn index(shared: &Shared, req: &Request) -> Response {
         Response::json(
             200,
             format!(
-                "{{\"version\":{},\"hostname\":{},\"request\":{n}}}",
+                "{{\"version\":{},\"hostname\":{},\"request\":{n},\"secrets\":[{}]}}",
                 http::json_string(&cfg.version),
-                http::json_string(&shared.hostname)
+                http::json_string(&shared.hostname),
+                readable_secrets(&cfg.secrets_dir)
+                    .iter()
+                    .map(|s| http::json_string(s))
+                    .collect::<Vec<_>>()
+                    .join(",")
             ),
         )
     } else {
@@ -351,6 +356,23 @@ fn index(shared: &Shared, req: &Request) -> Response {
             format!("hello from {} (version {})\n", shared.hostname, cfg.version),
         )
     }
+}
+
+/// Names (never values) of the secret files this process can read: shows that secrets
+/// mounted as files reach the service with the right ownership.
+fn readable_secrets(dir: &std::path::Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = entries
+        .filter_map(Result::ok)
+        .filter(|e| {
+            std::fs::File::open(e.path()).is_ok_and(|f| f.metadata().is_ok_and(|m| m.is_file()))
+        })
+        .filter_map(|e| e.file_name().into_string().ok())
+        .collect();
+    names.sort();
+    names
 }
 
 fn write_stream(
@@ -504,9 +526,32 @@ mod tests {
         assert_eq!(json.header("content-type"), Some("application/json"));
         assert_eq!(
             json.text(),
-            r#"{"version":"v7","hostname":"box-1","request":2}"#
+            r#"{"version":"v7","hostname":"box-1","request":2,"secrets":[]}"#
         );
         assert!(srv.stop());
+    }
+
+    #[test]
+    fn index_lists_readable_secret_names_but_never_values() {
+        let dir = std::env::temp_dir().join(format!("hello-secrets-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("DB_PASSWORD"), "hunter2").unwrap();
+        std::fs::write(dir.join("API_KEY"), "k").unwrap();
+        let d = dir.clone();
+        let srv = start(config(move |c| c.secrets_dir = d));
+        let r = send(
+            srv.handle.addr(),
+            "GET / HTTP/1.1\r\nAccept: application/json\r\nConnection: close\r\n\r\n",
+        );
+        assert!(
+            r.text()
+                .ends_with(r#""secrets":["API_KEY","DB_PASSWORD"]}"#),
+            "{}",
+            r.text()
+        );
+        assert!(!r.text().contains("hunter2"));
+        assert!(srv.stop());
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]

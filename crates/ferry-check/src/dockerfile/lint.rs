@@ -433,7 +433,6 @@ fn run(i: &Instruction, shell_ins: Option<&Instruction>, out: &mut Vec<Finding>)
                 out.push(Finding::new(rule, i.span_of(needle), msg).with_hint(hint.to_string()));
             }
         };
-    let mut apt_install = false;
     for c in &cmds {
         let prog = c.program().unwrap_or("");
         if prog == "sudo" {
@@ -476,7 +475,6 @@ fn run(i: &Instruction, shell_ins: Option<&Instruction>, out: &mut Vec<Finding>)
             );
         }
         if c.has_subcommand("apt-get", "install") {
-            apt_install = true;
             if !c.has_flag("--no-install-recommends")
                 && !c.words.iter().any(|w| {
                     w.contains("Install-Recommends=false") || w.contains("Install-Recommends=0")
@@ -506,7 +504,9 @@ fn run(i: &Instruction, shell_ins: Option<&Instruction>, out: &mut Vec<Finding>)
             }
         }
         if c.has_subcommand("apk", "add") {
+            // `--no-network` installs from the local cache only, so no index is downloaded.
             if !c.has_flag("--no-cache")
+                && !c.has_flag("--no-network")
                 && !whole.contains("/var/cache/apk")
                 && !cache_mount("/var/cache/apk")
             {
@@ -654,17 +654,19 @@ fn run(i: &Instruction, shell_ins: Option<&Instruction>, out: &mut Vec<Finding>)
             }
         }
     }
-    if apt_install && !whole.contains("/var/lib/apt/lists") && !cache_mount("/var/lib/apt") {
+    // The package lists are written by `apt-get update`; they must go in the same layer.
+    let apt_update = cmds.iter().any(|c| c.has_subcommand("apt-get", "update"));
+    if apt_update && !whole.contains("/var/lib/apt/lists") && !cache_mount("/var/lib/apt") {
         once(
             "DF005",
-            "apt-get",
-            "apt-get install without removing /var/lib/apt/lists in the same RUN".into(),
+            "update",
+            "apt-get update without removing /var/lib/apt/lists in the same RUN".into(),
             "end the RUN with `&& rm -rf /var/lib/apt/lists/*`",
             out,
         );
     }
     // Pipes hide failures of all but the last command unless pipefail is set.
-    if matches!(i.args, Args::Shell(_)) && cmds.iter().any(|c| c.piped) {
+    if matches!(i.args, Args::Shell(_)) && scripts.iter().any(|s| shell::has_pipe(s)) {
         let shell_sets = shell_ins.is_some_and(
             |s| matches!(&s.args, Args::Json(v) if v.iter().any(|a| a.contains("pipefail"))),
         );

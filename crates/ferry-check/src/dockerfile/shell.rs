@@ -177,6 +177,54 @@ pub fn commands(script: &str) -> Vec<Command> {
     cmds
 }
 
+/// True when the script has a pipe `|` (not `||`) outside single quotes, counting pipes in
+/// command substitutions `$(...)` even inside double quotes.
+pub fn has_pipe(script: &str) -> bool {
+    let b = script.as_bytes();
+    // Stack of contexts: b'"' inside double quotes, b'(' inside $( ... ).
+    let mut stack: Vec<u8> = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        let in_dq = stack.last() == Some(&b'"');
+        match c {
+            b'\\' => i += 1,
+            b'\'' if !in_dq => {
+                while i + 1 < b.len() && b[i + 1] != b'\'' {
+                    i += 1;
+                }
+                i += 1;
+            }
+            b'"' if in_dq => {
+                stack.pop();
+            }
+            b'"' => stack.push(b'"'),
+            b'$' if b.get(i + 1) == Some(&b'(') => {
+                stack.push(b'(');
+                i += 1;
+            }
+            b')' if stack.last() == Some(&b'(') => {
+                stack.pop();
+            }
+            b'#' if !in_dq && (i == 0 || b[i - 1].is_ascii_whitespace()) => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'|' if !in_dq => {
+                if b.get(i + 1) == Some(&b'|') {
+                    i += 1;
+                } else if i == 0 || b[i - 1] != b'>' {
+                    return true;
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    false
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -189,5 +237,12 @@ mod tests {
         assert_eq!(c[1].words[3], "a b");
         assert_eq!(c[3].words, vec!["echo", "x&&y", "2>&1"]);
         assert!(c[1].has_subcommand("apt-get", "install"));
+    }
+
+    #[test]
+    fn pipes_in_command_substitution_count_quoted_ones_do_not() {
+        assert!(has_pipe("dst=\"$(echo \"$src\" | tr -d 3)\""));
+        assert!(!has_pipe("echo 'a | b' \"c | d\" && x || y"));
+        assert!(has_pipe("curl x | sh"));
     }
 }

@@ -33,6 +33,14 @@ pub enum Error {
         #[source]
         source: sqlx::Error,
     },
+    /// The store was last migrated by a newer ferry, whose schema this one does not know.
+    #[error(
+        "the state store has schema version {version}, newer than this ferry knows: upgrade ferry"
+    )]
+    SchemaTooNew {
+        /// The unknown schema version found in the store.
+        version: i64,
+    },
     /// Bringing the schema up to date failed.
     #[error("failed to migrate the state store schema")]
     Migrate(#[source] sqlx::migrate::MigrateError),

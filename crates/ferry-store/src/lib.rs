@@ -120,6 +120,9 @@ impl Store {
                 Err(e) => {
                     return Err(match e {
                         SetupError::Wal(source) => connect_error(source),
+                        SetupError::Migrate(sqlx::migrate::MigrateError::VersionMissing(
+                            version,
+                        )) => Error::SchemaTooNew { version },
                         SetupError::Migrate(source) => Error::Migrate(source),
                     });
                 }

@@ -92,6 +92,29 @@ on_both_backends! {
         third.close().await;
     }
 
+    /// A store migrated by a newer ferry is refused with a clear message, not misread.
+    async fn newer_schema_is_refused(ctx) {
+        use sqlx::Connection;
+        let insert = "INSERT INTO _sqlx_migrations \
+            (version, description, success, checksum, execution_time) \
+            VALUES (99990101000000, 'from the future', TRUE, X'00', 1)";
+        match ctx.kind {
+            Kind::Sqlite => {
+                let mut conn = sqlx::sqlite::SqliteConnection::connect(&format!("sqlite://{}", ctx.location)).await.unwrap();
+                sqlx::query(insert).execute(&mut conn).await.unwrap();
+                conn.close().await.unwrap();
+            }
+            Kind::Postgres => {
+                let mut conn = sqlx::postgres::PgConnection::connect(&ctx.location).await.unwrap();
+                sqlx::query(&insert.replace("X'00'", "'\\x00'::bytea")).execute(&mut conn).await.unwrap();
+                conn.close().await.unwrap();
+            }
+        }
+        let err = Store::open(&ctx.location).await.unwrap_err();
+        assert!(matches!(err, Error::SchemaTooNew { version: 99_990_101_000_000 }), "{err:?}");
+        assert!(err.to_string().contains("upgrade ferry"), "{err}");
+    }
+
     /// Builds come back as recorded, newest first, limited, per app.
     async fn builds_round_trip_newest_first(ctx) {
         let clock = ManualClock::new();

@@ -585,6 +585,19 @@ async fn postgres_backup_points_to_pg_dump() {
 async fn postgres_connections_use_tls_when_asked() {
     use sqlx::Connection;
     let (url, name) = common::create_postgres_database().await;
+    let mut admin = sqlx::postgres::PgConnection::connect(&url).await.unwrap();
+    let (ssl,): (String,) = sqlx::query_as("SHOW ssl")
+        .fetch_one(&mut admin)
+        .await
+        .unwrap();
+    admin.close().await.unwrap();
+    if ssl != "on" {
+        common::drop_postgres_database(&name).await;
+        panic!(
+            "the test PostgreSQL server has ssl = {ssl}: Debian's clusters enable it with the \
+             snakeoil certificate of the ssl-cert package (make-ssl-cert generate-default-snakeoil)"
+        );
+    }
     let app_name = format!("ferry-tls-{name}");
     let tls_url = format!("{url}?sslmode=require&application_name={app_name}");
     let result = async move {

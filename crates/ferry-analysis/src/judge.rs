@@ -189,7 +189,8 @@ fn score(config: &AnalysisConfig, metrics: Vec<MetricResult>) -> Verdict {
             summary: "inconclusive: no metric to judge".into(),
         };
     }
-    let score = 100.0 * passed / total;
+    // Clamped: with uneven weights the division can land a hair above 100.
+    let score = (100.0 * passed / total).clamp(0.0, 100.0);
     let best_case = 100.0 * (passed + pending) / total;
     let (outcome, score, summary) = if let Some(critical) = critical_failure {
         (

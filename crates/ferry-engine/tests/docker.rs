@@ -637,6 +637,48 @@ async fn docker_one_off_containers_report_exit_code_and_output() {
         "a one-off container is removed"
     );
 
+    // Events: a container of this app that exits is reported with its exit code.
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+        - 1;
+    let crash = format!("{app}-crash");
+    cleanup.containers.push(crash.clone());
+    let mut spec = ContainerSpec::new(&crash, &tag, identity(&app));
+    spec.env.insert("CRASH_AFTER_S".into(), "0.2".into());
+    spec.restart = Restart::No;
+    engine.run(&spec).await.unwrap();
+    // Subscribed after the fact: `since` replays what already happened.
+    let mut events = Box::pin(engine.container_events(&[("ferry.app", &app)], Some(since)));
+    let seen = tokio::time::timeout(Duration::from_secs(30), async {
+        let mut seen = Vec::new();
+        while let Some(ev) = events.next().await {
+            let ev = ev.unwrap();
+            if ev.name != crash {
+                continue;
+            }
+            let done = matches!(ev.kind, ferry_engine::ContainerEventKind::Die { .. });
+            seen.push(ev);
+            if done {
+                break;
+            }
+        }
+        seen
+    })
+    .await
+    .expect("a die event within 30 s");
+    assert_eq!(
+        seen.last().unwrap().kind,
+        ferry_engine::ContainerEventKind::Die { exit_code: Some(1) }
+    );
+    assert!(
+        seen.iter()
+            .any(|e| e.kind == ferry_engine::ContainerEventKind::Start),
+        "{seen:?}"
+    );
+    engine.remove(&crash, true).await.unwrap();
+
     // A long-running one is stopped at its timeout.
     let mut spec = ContainerSpec::new(&name, &tag, identity(&app));
     spec.stop_timeout = Duration::from_secs(5);

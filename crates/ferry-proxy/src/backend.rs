@@ -5,16 +5,10 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use tokio::sync::Notify;
 
-use crate::body::ReqBody;
 use crate::config::{HealthConfig, OutlierConfig};
-
-/// The pooled HTTP/1.1 client of one backend.
-pub(crate) type UpstreamClient = Client<HttpConnector, ReqBody>;
+use crate::conn_pool::{ConnPool, Sender};
 
 /// Milliseconds since the first call (a monotonic clock cheap enough to store in atomics).
 pub(crate) fn now_ms() -> u64 {
@@ -28,7 +22,7 @@ pub(crate) fn now_ms() -> u64 {
 pub(crate) struct Backend {
     pub addr: SocketAddr,
     pub authority: http::uri::Authority,
-    pub client: UpstreamClient,
+    pub pool: ConnPool,
     in_flight: AtomicU64,
     draining: AtomicBool,
     healthy: AtomicBool,
@@ -50,13 +44,6 @@ impl Backend {
         idle_timeout: Duration,
         healthy: bool,
     ) -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(connect_timeout));
-        connector.set_nodelay(true);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(idle_timeout)
-            .pool_max_idle_per_host(1024)
-            .build(connector);
         let authority = addr
             .to_string()
             .parse()
@@ -64,7 +51,7 @@ impl Backend {
         Self {
             addr,
             authority,
-            client,
+            pool: ConnPool::new(addr, connect_timeout, idle_timeout),
             in_flight: AtomicU64::new(0),
             draining: AtomicBool::new(false),
             healthy: AtomicBool::new(healthy),
@@ -112,7 +99,10 @@ impl Backend {
     /// Counts a request as in flight until the returned guard drops.
     pub fn start_request(self: &Arc<Self>) -> InFlight {
         self.in_flight.fetch_add(1, Ordering::AcqRel);
-        InFlight(Arc::clone(self))
+        InFlight {
+            backend: Arc::clone(self),
+            conn: None,
+        }
     }
 
     /// Waits until no request is in flight or `deadline` passes; returns the count left.
@@ -190,14 +180,35 @@ pub(crate) fn ejection_duration(base: Duration, max: Duration, n: u32) -> Durati
     base.saturating_mul(n).min(max)
 }
 
-/// Counts one request in flight on a backend until dropped.
+/// Counts one request in flight on a backend until dropped, and holds the
+/// connection it uses until the response has been read to the end.
 #[derive(Debug)]
-pub struct InFlight(Arc<Backend>);
+pub struct InFlight {
+    backend: Arc<Backend>,
+    conn: Option<Sender>,
+}
+
+impl InFlight {
+    /// Attaches the connection carrying the response.
+    pub(crate) fn with_conn(mut self, conn: Sender) -> Self {
+        self.conn = Some(conn);
+        self
+    }
+
+    /// The response was read to the end: its connection can carry the next request.
+    pub(crate) fn finish(mut self) {
+        if let Some(conn) = self.conn.take()
+            && !self.backend.is_draining()
+        {
+            self.backend.pool.put(conn);
+        }
+    }
+}
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        if self.0.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.0.idle.notify_waiters();
+        if self.backend.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.backend.idle.notify_waiters();
         }
     }
 }

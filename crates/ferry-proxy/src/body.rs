@@ -80,8 +80,14 @@ impl Body for ProxyBody {
         match self.get_mut() {
             ProxyBody::Upstream(b, guard) => {
                 let polled = Pin::new(b).poll_frame(cx);
-                if matches!(polled, Poll::Ready(None) | Poll::Ready(Some(Err(_)))) {
-                    guard.take();
+                match &polled {
+                    Poll::Ready(None) => {
+                        if let Some(g) = guard.take() {
+                            g.finish();
+                        }
+                    }
+                    Poll::Ready(Some(Err(_))) => drop(guard.take()),
+                    _ => {}
                 }
                 polled
             }

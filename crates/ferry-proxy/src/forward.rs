@@ -14,6 +14,7 @@ use hyper_util::rt::TokioIo;
 
 use crate::backend::{Backend, now_ms};
 use crate::body::{ProxyBody, ReqBody};
+use crate::conn_pool::SendError;
 use crate::proxy::Shared;
 use crate::route_table::{Client, Service};
 
@@ -119,19 +120,12 @@ fn request_id() -> HeaderValue {
     HeaderValue::from_str(&format!("{prefix:016x}-{n:x}")).expect("hex is a valid header value")
 }
 
-/// A retry may go to any backend: nothing reached the previous one, or the
-/// method is idempotent (RFC 9110 §9.2.2). Either way the body must be replayable.
-fn retryable(method: &Method, connect_failed: bool) -> bool {
-    connect_failed
-        || matches!(
-            *method,
-            Method::GET
-                | Method::HEAD
-                | Method::OPTIONS
-                | Method::PUT
-                | Method::DELETE
-                | Method::TRACE
-        )
+/// Idempotent methods (RFC 9110 §9.2.2) may be sent again after reaching a backend.
+fn is_idempotent(method: &Method) -> bool {
+    matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE | Method::TRACE
+    )
 }
 
 /// Handles one client request.
@@ -200,46 +194,39 @@ async fn proxy(shared: &Shared, conn: ConnInfo, mut req: Request<Incoming>) -> R
     if !headers.contains_key(&X_REQUEST_ID) {
         headers.insert(X_REQUEST_ID.clone(), request_id());
     }
-    let path_and_query = parts.uri.path_and_query().cloned();
+    if !headers.contains_key(header::HOST) {
+        // An HTTP/1.0 client without host: name the backend.
+        if let Ok(v) = HeaderValue::from_str(backend.authority.as_str()) {
+            headers.insert(header::HOST, v);
+        }
+    }
+    let origin_form: Uri = match parts.uri.path_and_query() {
+        Some(pq) => Uri::from(pq.clone()),
+        None => Uri::from_static("/"),
+    };
     let replayable = body.is_end_stream();
-    let mut body = Some(if replayable {
+    let idempotent = is_idempotent(&method);
+    let attempts = service.config.retry.attempts.max(1);
+    // A copy of the head, kept only when a request that reached a backend may be
+    // sent again (bodiless and idempotent): the stale keep-alive connection race.
+    let spare_headers = (replayable && idempotent && attempts > 1).then(|| headers.clone());
+    let mut up = Request::new(if replayable {
         ReqBody::Empty
     } else {
         ReqBody::Stream(body)
     });
+    *up.method_mut() = method.clone();
+    *up.uri_mut() = origin_form.clone();
+    *up.headers_mut() = headers;
 
-    let attempts = service.config.retry.attempts.max(1);
     let mut tried: Vec<SocketAddr> = Vec::new();
-    let mut attempt = 0;
+    let mut attempt = 1;
     loop {
-        attempt += 1;
-        let can_retry = replayable && attempt < attempts;
-        let h = if can_retry {
-            headers.clone()
-        } else {
-            std::mem::take(&mut headers)
-        };
-        let b = if replayable {
-            ReqBody::Empty
-        } else {
-            body.take().unwrap_or(ReqBody::Empty)
-        };
-        let mut uri = http::uri::Parts::default();
-        uri.scheme = Some(http::uri::Scheme::HTTP);
-        uri.authority = Some(backend.authority.clone());
-        uri.path_and_query = path_and_query.clone();
-        let Ok(uri) = Uri::from_parts(uri) else {
-            return plain(StatusCode::BAD_REQUEST, "invalid request target");
-        };
-        let mut up = Request::new(b);
-        *up.method_mut() = method.clone();
-        *up.uri_mut() = uri;
-        *up.headers_mut() = h;
         let guard = backend.start_request();
-        let sent = tokio::time::timeout(shared.upstream_timeout, backend.client.request(up)).await;
+        let sent = tokio::time::timeout(shared.upstream_timeout, backend.pool.send(up)).await;
         let p = &service.pools[pool];
-        match sent {
-            Ok(Ok(mut resp)) => {
+        let failed_request = match sent {
+            Ok(Ok((mut resp, conn))) => {
                 let status = resp.status();
                 service.record_outcome(pool, &backend, !status.is_server_error(), now_ms());
                 p.stats.record(status.as_u16(), started.elapsed());
@@ -247,6 +234,7 @@ async fn proxy(shared: &Shared, conn: ConnInfo, mut req: Request<Incoming>) -> R
                     && let Some(client_upgrade) = client_upgrade
                 {
                     let upstream_upgrade = hyper::upgrade::on(&mut resp);
+                    drop(conn);
                     tokio::spawn(async move {
                         let (c, u) = tokio::join!(client_upgrade, upstream_upgrade);
                         if let (Ok(c), Ok(u)) = (c, u) {
@@ -274,28 +262,42 @@ async fn proxy(shared: &Shared, conn: ConnInfo, mut req: Request<Incoming>) -> R
                 {
                     parts.headers.append(header::SET_COOKIE, v);
                 }
-                return Response::from_parts(parts, ProxyBody::Upstream(body, Some(guard)));
-            }
-            Ok(Err(e)) => {
-                drop(guard);
-                let connect_failed = e.is_connect();
-                service.record_outcome(pool, &backend, false, now_ms());
-                tracing::debug!(backend = %backend.addr, error = %e, connect_failed, "upstream request failed");
-                tried.push(backend.addr);
-                let next = if can_retry && retryable(&method, connect_failed) {
-                    next_backend(service, pool, conn, &tried)
+                let guard = guard.with_conn(conn);
+                let body = if body.is_end_stream() {
+                    // Nothing to stream: the connection is free now.
+                    guard.finish();
+                    ProxyBody::empty()
                 } else {
-                    None
+                    ProxyBody::Upstream(body, Some(guard))
                 };
-                match next {
-                    Some((np, nb)) => {
-                        pool = np;
-                        backend = nb;
+                return Response::from_parts(parts, body);
+            }
+            Ok(Err(SendError::Connect(e, req))) => {
+                // Nothing reached the backend: any request may go elsewhere as it is.
+                drop(guard);
+                service.record_outcome(pool, &backend, false, now_ms());
+                tracing::debug!(backend = %backend.addr, error = %e, "upstream unreachable");
+                Some(req)
+            }
+            Ok(Err(SendError::Request(e, Some(req)))) => {
+                drop(guard);
+                service.record_outcome(pool, &backend, false, now_ms());
+                tracing::debug!(backend = %backend.addr, error = %e, "request not sent");
+                Some(req)
+            }
+            Ok(Err(SendError::Request(e, None))) => {
+                drop(guard);
+                service.record_outcome(pool, &backend, false, now_ms());
+                tracing::debug!(backend = %backend.addr, error = %e, "upstream request failed");
+                match &spare_headers {
+                    Some(h) => {
+                        let mut r = Request::new(ReqBody::Empty);
+                        *r.method_mut() = method.clone();
+                        *r.uri_mut() = origin_form.clone();
+                        *r.headers_mut() = h.clone();
+                        Some(r)
                     }
-                    None => {
-                        p.stats.record(502, started.elapsed());
-                        return plain(StatusCode::BAD_GATEWAY, "upstream request failed");
-                    }
+                    None => None,
                 }
             }
             Err(_elapsed) => {
@@ -303,6 +305,25 @@ async fn proxy(shared: &Shared, conn: ConnInfo, mut req: Request<Incoming>) -> R
                 service.record_outcome(pool, &backend, false, now_ms());
                 p.stats.record(504, started.elapsed());
                 return plain(StatusCode::GATEWAY_TIMEOUT, "upstream response timed out");
+            }
+        };
+        tried.push(backend.addr);
+        let next = match failed_request {
+            Some(r) if attempt < attempts => {
+                next_backend(service, pool, conn, &tried).map(|(np, nb)| (np, nb, r))
+            }
+            _ => None,
+        };
+        match next {
+            Some((np, nb, r)) => {
+                attempt += 1;
+                pool = np;
+                backend = nb;
+                up = r;
+            }
+            None => {
+                p.stats.record(502, started.elapsed());
+                return plain(StatusCode::BAD_GATEWAY, "upstream request failed");
             }
         }
     }

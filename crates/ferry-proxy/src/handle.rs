@@ -177,9 +177,11 @@ impl ProxyHandle {
                 .ok_or(Error::UnknownBackend(addr))?
         };
         backend.set_draining(true);
+        backend.pool.clear();
         let left = backend
             .wait_idle(tokio::time::Instant::now() + timeout)
             .await;
+        backend.pool.clear();
         match self.remove_backend(addr) {
             Ok(()) | Err(Error::UnknownBackend(_)) => {}
             Err(e) => return Err(e),

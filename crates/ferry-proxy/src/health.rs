@@ -92,28 +92,30 @@ async fn run(weak: Weak<Backend>) {
     }
 }
 
+/// One check on a fresh connection, so it also proves the backend accepts connections.
 async fn check(backend: &Backend, cfg: &HealthConfig) -> bool {
-    let Ok(uri) = Uri::builder()
-        .scheme("http")
-        .authority(backend.authority.clone())
-        .path_and_query(cfg.path.as_str())
-        .build()
-    else {
-        return false;
+    let attempt = async {
+        let mut sender = backend.pool.connect().await.ok()?;
+        let mut req = Request::new(ReqBody::Empty);
+        *req.uri_mut() = Uri::try_from(cfg.path.as_str()).ok()?;
+        let headers = req.headers_mut();
+        headers.insert(
+            http::header::HOST,
+            http::HeaderValue::from_str(backend.authority.as_str()).ok()?,
+        );
+        headers.insert(
+            http::header::USER_AGENT,
+            http::HeaderValue::from_static("ferry-health-check"),
+        );
+        let resp = sender.send_request(req).await.ok()?;
+        let s = resp.status();
+        Some(s.is_success() || s.is_redirection())
     };
-    let mut req = Request::new(ReqBody::Empty);
-    *req.uri_mut() = uri;
-    req.headers_mut().insert(
-        http::header::USER_AGENT,
-        http::HeaderValue::from_static("ferry-health-check"),
-    );
-    match tokio::time::timeout(cfg.timeout.0, backend.client.request(req)).await {
-        Ok(Ok(resp)) => {
-            let s = resp.status();
-            s.is_success() || s.is_redirection()
-        }
-        _ => false,
-    }
+    tokio::time::timeout(cfg.timeout.0, attempt)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or(false)
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ mod admin;
 mod backend;
 mod body;
 mod config;
+mod conn_pool;
 mod duration;
 mod error;
 mod forward;

@@ -142,6 +142,13 @@ pub struct RenderOptions {
     /// Where Prometheus scrapes `ferry serve`'s `/metrics` (host:port). Default
     /// `127.0.0.1:9100`.
     pub ferry_metrics_address: String,
+    /// The health check command of platforms that cannot use the image's HEALTHCHECK
+    /// (ECS), exec form. Default: `ferry healthcheck http://127.0.0.1:<port><health path>`.
+    pub healthcheck_command: Option<Vec<String>>,
+    /// The AWS account id the ECS files reference (roles, secrets). Default `123456789012`.
+    pub aws_account_id: String,
+    /// The AWS region of the ECS files. Default `us-east-1`.
+    pub aws_region: String,
 }
 
 impl Default for RenderOptions {
@@ -161,6 +168,9 @@ impl Default for RenderOptions {
             gitops_repo_url: "https://git.example.invalid/platform/gitops.git".to_owned(),
             gitops_path: "deploy".to_owned(),
             ferry_metrics_address: "127.0.0.1:9100".to_owned(),
+            healthcheck_command: None,
+            aws_account_id: "123456789012".to_owned(),
+            aws_region: "us-east-1".to_owned(),
         }
     }
 }

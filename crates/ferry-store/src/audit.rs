@@ -1,6 +1,6 @@
 //! The audit log: who did what, when, to which app+env. Append-only.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
 use time::OffsetDateTime;
 
@@ -9,7 +9,7 @@ use crate::error::{Result, query};
 use crate::row;
 
 /// An action to record.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NewAuditEntry {
     /// Who did it (a user, a token name, `daemon`).
     pub actor: String,
@@ -24,7 +24,7 @@ pub struct NewAuditEntry {
 }
 
 /// A recorded action.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuditEntry {
     /// Its position in the log, increasing in recording order.
     pub seq: i64,

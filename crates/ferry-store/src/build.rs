@@ -1,6 +1,6 @@
 //! Image builds: one row per `ferry build`, newest first when listed.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
 use time::OffsetDateTime;
 
@@ -9,7 +9,7 @@ use crate::error::{Result, query};
 use crate::row;
 
 /// A build to record.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewBuild {
     /// The app name from ferry.toml.
     pub app: String,
@@ -34,7 +34,7 @@ pub struct NewBuild {
 }
 
 /// A recorded build.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BuildRecord {
     /// The store's id for the build, increasing in recording order.
     pub id: i64,

@@ -197,6 +197,15 @@ impl Store {
         Ok(())
     }
 
+    /// Checks that the database answers (for the daemon's health endpoint).
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(error::query("reach state store"))?;
+        Ok(())
+    }
+
     /// Closes every connection; pending operations finish first.
     pub async fn close(&self) {
         self.pool.close().await;

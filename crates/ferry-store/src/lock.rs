@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
 use time::OffsetDateTime;
 
@@ -16,7 +16,7 @@ use crate::error::{Error, Result, query};
 use crate::row;
 
 /// A lock on an app+env.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Lock {
     /// The app name.
     pub app: String,
@@ -52,7 +52,7 @@ impl Lock {
 }
 
 /// The result of trying to take a lock.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "outcome", content = "lock", rename_all = "kebab-case")]
 pub enum LockOutcome {
     /// The caller holds the lock now (newly, or renewed if it already held it).

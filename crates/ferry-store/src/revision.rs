@@ -1,6 +1,6 @@
 //! Revisions: what was deployed to an app+env, numbered 1, 2, 3... per app+env.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
 use time::OffsetDateTime;
 
@@ -9,7 +9,7 @@ use crate::error::{Error, Result, query};
 use crate::row;
 
 /// Where a revision stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum RevisionStatus {
     /// Recorded; its rollout has not finished.
@@ -60,7 +60,7 @@ impl std::fmt::Display for RevisionStatus {
 }
 
 /// A revision to record; the store gives it the next number for its app+env.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NewRevision {
     /// The app name.
     pub app: String,
@@ -83,7 +83,7 @@ pub struct NewRevision {
 }
 
 /// A recorded revision.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Revision {
     /// The app name.
     pub app: String,

@@ -4,7 +4,7 @@
 //! [`Store::unfinished_rollouts`] tells it what to resume. Events and verdicts are
 //! append-only and listed in the order they were appended.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
 use time::OffsetDateTime;
 
@@ -13,7 +13,7 @@ use crate::error::{Error, Result, query};
 use crate::row;
 
 /// A rollout's id in the store.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct RolloutId(i64);
 
@@ -36,7 +36,7 @@ impl std::fmt::Display for RolloutId {
 }
 
 /// How a rollout ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum RolloutOutcome {
     /// The new revision took all traffic.
@@ -83,7 +83,7 @@ impl std::fmt::Display for RolloutOutcome {
 }
 
 /// A rollout to start.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NewRollout {
     /// The app name.
     pub app: String,
@@ -104,7 +104,7 @@ pub struct NewRollout {
 }
 
 /// A recorded rollout.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Rollout {
     /// Its id.
     pub id: RolloutId,
@@ -171,7 +171,7 @@ impl Rollout {
 }
 
 /// An event to append to a rollout's timeline with [`Store::advance_rollout`].
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NewEvent {
     /// Its kind, e.g. `step-started`.
     pub kind: String,
@@ -180,7 +180,7 @@ pub struct NewEvent {
 }
 
 /// One entry of a rollout's timeline.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Event {
     /// Its position in the store, increasing in append order (use it to follow a timeline).
     pub seq: i64,
@@ -208,7 +208,7 @@ impl Event {
 }
 
 /// The result of one analysis run during a rollout.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Verdict {
     /// Its position in the store, increasing in recording order.
     pub seq: i64,

@@ -82,6 +82,7 @@ on_both_backends! {
             Kind::Postgres => Backend::Postgres,
         };
         assert_eq!(ctx.store.backend(), expected);
+        ctx.store.ping().await.unwrap();
         let first = ctx.store.record_build(&build("hello", "hello:1")).await.unwrap();
         let again = Store::open(&ctx.location).await.unwrap();
         let third = Store::open(&ctx.location).await.unwrap();
@@ -371,6 +372,33 @@ on_both_backends! {
         assert!(matches!(err, Error::RolloutFinished { .. }), "{err:?}");
         assert_eq!(s.events(r.id).await.unwrap().len(), 3, "no event of a refused change is kept");
         assert_eq!(s.rollout(r.id).await.unwrap().unwrap().state, json!({"step": 2}));
+    }
+
+    /// Records serialise to JSON (RFC 3339 times, kebab-case enums) and back unchanged,
+    /// as the daemon's API and `--output json` carry them.
+    async fn records_round_trip_through_json(ctx) {
+        let s = &ctx.store;
+        let b = s.record_build(&build("web", "web:1")).await.unwrap();
+        let r = s.next_revision(&revision("web", "prod", "web:1")).await.unwrap();
+        let r = s.set_revision_status("web", "prod", r.number, RevisionStatus::RolledBack, Some("x")).await.unwrap();
+        let ro = s.create_rollout(&rollout("web", 1)).await.unwrap();
+        let ro = s.finish_rollout(ro.id, RolloutOutcome::RolledBack, None, &json!({}), "done").await.unwrap();
+        let ev = s.append_event(ro.id, "k", &json!({"a": [1, 2]})).await.unwrap();
+        let lock = s.acquire_lock("web", "prod", "me", "deploy", Duration::from_secs(5)).await.unwrap();
+
+        let rj = serde_json::to_value(&r).unwrap();
+        assert_eq!(rj["status"], "rolled-back");
+        assert!(rj["created_at"].as_str().unwrap().ends_with('Z'), "{rj}");
+        let roj = serde_json::to_value(&ro).unwrap();
+        assert_eq!(roj["outcome"], "rolled-back");
+        assert_eq!(roj["id"], json!(ro.id.get()));
+        assert_eq!(serde_json::to_value(&lock).unwrap()["outcome"], "acquired");
+
+        assert_eq!(serde_json::from_value::<ferry_store::BuildRecord>(serde_json::to_value(&b).unwrap()).unwrap(), b);
+        assert_eq!(serde_json::from_value::<ferry_store::Revision>(rj).unwrap(), r);
+        assert_eq!(serde_json::from_value::<ferry_store::Rollout>(roj).unwrap(), ro);
+        assert_eq!(serde_json::from_value::<ferry_store::Event>(serde_json::to_value(&ev).unwrap()).unwrap(), ev);
+        assert_eq!(serde_json::from_value::<LockOutcome>(serde_json::to_value(&lock).unwrap()).unwrap(), lock);
     }
 
     /// Analysis verdicts come back in recording order.

@@ -143,6 +143,34 @@ impl Engine {
             .map_err(api(format!("remove image {reference}")))
     }
 
+    /// Keeps the `keep` newest images with the given labels (and every image in
+    /// `protect`, e.g. those of revisions still running or kept warm) and removes the
+    /// others. An image a container still uses is skipped, not forced. Returns the ids
+    /// removed.
+    pub async fn prune_images(
+        &self,
+        labels: &[(&str, &str)],
+        keep: usize,
+        protect: &[String],
+    ) -> Result<Vec<String>, EngineError> {
+        let mut images = self.list_images(labels).await?;
+        // Newest first; the id breaks ties between images built in the same second.
+        images.sort_by(|a, b| b.created.cmp(&a.created).then_with(|| b.id.cmp(&a.id)));
+        let mut removed = Vec::new();
+        for image in images.into_iter().skip(keep) {
+            if protect.iter().any(|p| p == &image.id) {
+                continue;
+            }
+            match self.remove_image(&image.id, false).await {
+                Ok(()) => removed.push(image.id),
+                // In use by a container (409): keep it.
+                Err(e) if e.engine_status() == Some(409) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(removed)
+    }
+
     /// Removes every image with the given labels; returns the ids removed.
     pub async fn remove_images(
         &self,

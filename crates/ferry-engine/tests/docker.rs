@@ -709,3 +709,69 @@ async fn docker_one_off_containers_report_exit_code_and_output() {
         .unwrap();
     engine.remove_image(&tag, true).await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn docker_prune_keeps_the_newest_protected_and_in_use_images() {
+    let engine = engine().await;
+    let app = unique("prune");
+    let mut cleanup = Cleanup::default();
+    let mut ids = Vec::new();
+    for i in 0..4 {
+        if i == 3 {
+            // Image times have one-second resolution: make r3 strictly the newest.
+            tokio::time::sleep(Duration::from_millis(1100)).await;
+        }
+        let tag = format!("{app}:r{i}");
+        cleanup.images.push(tag.clone());
+        let ctx = write_context(&[
+            ("Dockerfile", "FROM scratch\nCOPY f /f\n"),
+            ("f", &format!("revision {i}")),
+        ]);
+        let req = BuildRequest {
+            context: ctx.path().to_path_buf(),
+            tags: vec![tag],
+            labels: BTreeMap::from([("dev.ferry.app".to_owned(), app.clone())]),
+            ..Default::default()
+        };
+        ids.push(engine.build(&req, |_| {}).await.unwrap().image_id);
+    }
+    // r0 is protected (say, the warm previous revision); r1 is used by a container.
+    let user = format!("{app}-user");
+    cleanup.containers.push(user.clone());
+    engine
+        .docker()
+        .create_container(
+            Some(bollard::query_parameters::CreateContainerOptions {
+                name: Some(user.clone()),
+                platform: String::new(),
+            }),
+            bollard::models::ContainerCreateBody {
+                image: Some(ids[1].clone()),
+                cmd: Some(vec!["none".to_owned()]),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let removed = engine
+        .prune_images(&[("dev.ferry.app", &app)], 1, std::slice::from_ref(&ids[0]))
+        .await
+        .unwrap();
+    let left: Vec<String> = engine
+        .list_images(&[("dev.ferry.app", &app)])
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| i.id)
+        .collect();
+    assert_eq!(left.len() + removed.len(), 4, "{left:?} {removed:?}");
+    assert!(left.contains(&ids[0]), "protected image pruned");
+    assert!(left.contains(&ids[1]), "image in use pruned");
+    assert!(left.contains(&ids[3]), "the newest image pruned");
+    assert_eq!(removed, [ids[2].clone()]);
+    engine.remove(&user, true).await.unwrap();
+    engine
+        .remove_images(&[("dev.ferry.app", &app)], true)
+        .await
+        .unwrap();
+}

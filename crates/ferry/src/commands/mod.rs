@@ -6,6 +6,7 @@ mod completions;
 mod config;
 mod healthcheck;
 mod init;
+mod proxy;
 mod run;
 
 use crate::cli::{Cli, Command};
@@ -24,7 +25,7 @@ pub fn dispatch(cli: Cli, printer: &Printer) -> anyhow::Result<u8> {
         Command::Check(args) => check::run(args, global, printer),
         Command::Run(args) => run::run(args, global, printer),
         Command::Down => run::down(global, printer),
-        _ => anyhow::bail!("not wired yet"),
+        Command::Proxy(args) => proxy::run(args, printer),
     }
 }
 

@@ -131,7 +131,9 @@ pub fn run(args: &RunArgs, global: &Global, printer: &Printer) -> anyhow::Result
         };
         let url = format!("http://{addr}/");
         if printer.json_output() {
-            printer.json(&serde_json::json!({
+            // NDJSON: the build's progress events came before this one.
+            printer.event(&serde_json::json!({
+                "event": "healthy",
                 "app": app,
                 "env": env,
                 "container": name,

@@ -503,7 +503,7 @@ pub struct LogLine {
     pub text: String,
 }
 
-fn not_found_or(
+pub(crate) fn not_found_or(
     kind: &'static str,
     name: &str,
     call: String,

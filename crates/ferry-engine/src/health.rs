@@ -10,7 +10,7 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use crate::engine::Engine;
-use crate::error::{EngineError, api};
+use crate::error::EngineError;
 
 /// How many lines of output a failure report keeps.
 const REPORT_LINES: usize = 20;
@@ -224,7 +224,11 @@ impl Engine {
                     None::<bollard::query_parameters::InspectContainerOptions>,
                 )
                 .await
-                .map_err(api(format!("inspect container {container}")))?;
+                .map_err(crate::container::not_found_or(
+                    "container",
+                    container,
+                    format!("inspect container {container}"),
+                ))?;
             let state = inspect.state.unwrap_or_default();
             let running = state.running.unwrap_or(false) && !state.restarting.unwrap_or(false);
             let health = state.health.clone();

@@ -348,6 +348,51 @@ async fn docker_build_failure_reports_the_failing_step_and_output() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn docker_build_uses_args_and_stops_at_the_target_stage() {
+    let engine = engine().await;
+    let tag = format!("{}:x", unique("target"));
+    let _cleanup = Cleanup {
+        images: vec![tag.clone()],
+        containers: Vec::new(),
+        networks: Vec::new(),
+    };
+    // Stage `app` needs the ARG (an empty source is an error); stage `broken` would fail.
+    let ctx = write_context(&[
+        (
+            "Dockerfile",
+            "FROM scratch AS app\nARG SRC\nCOPY ${SRC} /x\n\nFROM scratch AS broken\nCOPY missing.txt /y\n",
+        ),
+        ("a.txt", "a"),
+    ]);
+    let req = BuildRequest {
+        context: ctx.path().to_path_buf(),
+        tags: vec![tag.clone()],
+        build_args: BTreeMap::from([("SRC".to_owned(), "a.txt".to_owned())]),
+        target: Some("app".to_owned()),
+        ..Default::default()
+    };
+    let report = engine
+        .build(&req, |_| {})
+        .await
+        .expect("target stage builds");
+    assert_eq!(report.layers, 1, "{report:?}");
+    // Without the target, the broken stage fails the build at its step.
+    let req = BuildRequest {
+        target: None,
+        ..req
+    };
+    let err = engine.build(&req, |_| {}).await.unwrap_err();
+    let EngineError::BuildFailed(failure) = err else {
+        panic!("expected a build failure, got {err:?}");
+    };
+    assert_eq!(failure.instruction.as_deref(), Some("COPY missing.txt /y"));
+    engine.remove_image(&tag, true).await.unwrap();
+    for id in &failure.intermediate_images {
+        let _ = engine.remove_image(id, true).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn docker_build_honours_dockerignore() {
     let engine = engine().await;
     let name = unique("ignore");

@@ -178,6 +178,28 @@ on_both_backends! {
         assert_eq!(numbers, (1..=10).collect::<BTreeSet<i64>>());
     }
 
+    /// Two independently opened stores (as the daemon and a CLI in another process) write
+    /// to one database at once without losing or duplicating anything.
+    async fn two_stores_write_concurrently(ctx) {
+        let other = Store::open(&ctx.location).await.unwrap();
+        let mut tasks = Vec::new();
+        for i in 0..40 {
+            let store = if i % 2 == 0 { ctx.store.clone() } else { other.clone() };
+            tasks.push(tokio::spawn(async move {
+                let number = store.next_revision(&revision("web", "prod", "img")).await.unwrap().number;
+                store.record_build(&build("web", &format!("web:{i}"))).await.unwrap();
+                number
+            }));
+        }
+        let mut numbers = BTreeSet::new();
+        for task in tasks {
+            numbers.insert(task.await.unwrap());
+        }
+        assert_eq!(numbers, (1..=40).collect::<BTreeSet<i64>>());
+        assert_eq!(ctx.store.builds("web", 100).await.unwrap().len(), 40);
+        other.close().await;
+    }
+
     /// A revision's status and reason change; an unknown revision is an error.
     async fn revision_status_changes(ctx) {
         let s = &ctx.store;

@@ -464,7 +464,7 @@ pub struct RunningContainer {
     pub host_addr: Option<SocketAddr>,
     /// The container's address on its network, when attached to one.
     pub network_ip: Option<IpAddr>,
-    /// Whether the image declares a HEALTHCHECK.
+    /// Whether the container has a Docker HEALTHCHECK (the image's or the spec's).
     pub has_healthcheck: bool,
 }
 
@@ -599,7 +599,10 @@ impl Engine {
             user,
             host_addr,
             network_ip,
-            has_healthcheck: image.has_healthcheck,
+            has_healthcheck: match spec.healthcheck.as_ref().and_then(|h| h.test.as_ref()) {
+                Some(test) => test.first().is_some_and(|t| t != "NONE"),
+                None => image.has_healthcheck,
+            },
         })
     }
 

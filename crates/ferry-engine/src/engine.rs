@@ -78,6 +78,12 @@ impl Engine {
         &self.api_version
     }
 
+    /// The engine's own version, e.g. `20.10.24+dfsg1`.
+    pub async fn server_version(&self) -> Result<String, EngineError> {
+        let v = self.docker.version().await.map_err(api("version"))?;
+        Ok(v.version.unwrap_or_default())
+    }
+
     /// The underlying bollard client, for calls this crate does not wrap yet.
     pub fn docker(&self) -> &Docker {
         &self.docker

@@ -134,6 +134,13 @@ async fn build_hello(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn docker_hello_builds_from_scratch_runs_hardened_and_serves() {
     let engine = engine().await;
+    assert!(!engine.server_version().await.unwrap().is_empty());
+    let api: Vec<u32> = engine
+        .api_version()
+        .split('.')
+        .map(|p| p.parse().unwrap())
+        .collect();
+    assert!(api >= vec![1, 41], "negotiated API {api:?}");
     let app = unique("hello");
     let tag = format!("{app}:v1");
     let mut cleanup = Cleanup::default();

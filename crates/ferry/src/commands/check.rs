@@ -124,9 +124,7 @@ fn spec_problems(document: &Document, env: Option<&str>) -> Vec<Problem> {
     let mut problems = document.warnings().to_vec();
     for env in &envs {
         match document.resolve(env.as_deref()) {
-            Ok(spec) => {
-                problems.extend(ferry_spec::policy(&spec, document.is_production(env.as_deref())));
-            }
+            Ok(_) => problems.extend(document.policy(env.as_deref())),
             Err(diagnostics) => problems.extend(diagnostics.problems),
         }
     }

@@ -34,9 +34,8 @@ fn validate(global: &Global, printer: &Printer, strict: bool) -> anyhow::Result<
     let mut checked = Vec::new();
     for env in &envs {
         match document.resolve(env.as_deref()) {
-            Ok(spec) => {
-                let production = document.is_production(env.as_deref());
-                for mut problem in ferry_spec::policy(&spec, production) {
+            Ok(_) => {
+                for mut problem in document.policy(env.as_deref()) {
                     if strict {
                         problem = problem.into_error();
                     }

@@ -15,6 +15,7 @@ use chacha20poly1305::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
 use chacha20poly1305::{Key, XChaCha20Poly1305, XNonce};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
+use zeroize::Zeroize;
 
 use crate::Store;
 use crate::error::{Error, Result, query};
@@ -38,6 +39,13 @@ impl SecretValue {
     /// The plaintext as text, if it is UTF-8 (for environment variables).
     pub fn expose_str(&self) -> Option<&str> {
         std::str::from_utf8(&self.0).ok()
+    }
+}
+
+impl Drop for SecretValue {
+    fn drop(&mut self) {
+        // Leave no copy of the plaintext in freed memory.
+        self.0.zeroize();
     }
 }
 
@@ -274,8 +282,10 @@ fn load_or_create_key(path: &Path) -> Result<Key> {
             mode,
         });
     }
-    let text = fs::read_to_string(path).map_err(io_error)?;
-    decode_hex_key(text.trim()).ok_or_else(|| Error::KeyFileInvalid {
+    let mut text = fs::read_to_string(path).map_err(io_error)?;
+    let key = decode_hex_key(text.trim());
+    text.zeroize();
+    key.ok_or_else(|| Error::KeyFileInvalid {
         path: path.to_path_buf(),
     })
 }
@@ -315,6 +325,7 @@ fn create_key(path: &Path) -> Result<()> {
             .mode(0o600)
             .open(&tmp)?;
         file.write_all(hex.as_bytes())?;
+        hex.zeroize();
         file.sync_all()?;
         match fs::hard_link(&tmp, path) {
             Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => Err(e),

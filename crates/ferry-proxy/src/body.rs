@@ -79,9 +79,16 @@ impl Body for ProxyBody {
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
         match self.get_mut() {
             ProxyBody::Upstream(b, guard) => {
-                let polled = Pin::new(b).poll_frame(cx);
+                let polled = Pin::new(&mut *b).poll_frame(cx);
                 match &polled {
+                    // hyper stops polling once `is_end_stream` holds, so the end is
+                    // noticed on the last frame too, not only on `None`.
                     Poll::Ready(None) => {
+                        if let Some(g) = guard.take() {
+                            g.finish();
+                        }
+                    }
+                    Poll::Ready(Some(Ok(_))) if b.is_end_stream() => {
                         if let Some(g) = guard.take() {
                             g.finish();
                         }

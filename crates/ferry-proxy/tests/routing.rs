@@ -342,3 +342,26 @@ async fn invalid_table_is_rejected_and_live_one_stays() {
         "b"
     );
 }
+
+#[tokio::test]
+async fn keep_alive_pool_reuses_backend_connections() {
+    let b = backend("b").await;
+    let proxy = ferry_proxy::start(ProxyConfig::single(any_port(), b.addr))
+        .await
+        .expect("start");
+    let addr = proxy.handle.listen_addrs()[0];
+    let c = client();
+    for path in ["/", "/headers", "/stream-free", "/"]
+        .iter()
+        .cycle()
+        .take(100)
+    {
+        let (status, _, _) = get(&c, addr, path, &[]).await;
+        assert_eq!(status, 200);
+    }
+    assert_eq!(
+        b.conns.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "sequential requests share one backend connection"
+    );
+}

@@ -28,6 +28,8 @@ pub struct TestBackend {
     pub healthy: Arc<AtomicBool>,
     /// Requests served (health checks excluded).
     pub hits: Arc<AtomicU64>,
+    /// Connections accepted.
+    pub conns: Arc<AtomicU64>,
     /// Released by the test to let `/stream` send its second chunk.
     pub release: Arc<Notify>,
     tasks: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
@@ -66,6 +68,8 @@ pub fn backend_on(listener: TcpListener, name: &'static str) -> TestBackend {
     let hits = Arc::new(AtomicU64::new(0));
     let release = Arc::new(Notify::new());
     let tasks: Arc<Mutex<Vec<tokio::task::AbortHandle>>> = Arc::default();
+    let conns = Arc::new(AtomicU64::new(0));
+    let k = conns.clone();
     let (h, n, r, t) = (
         healthy.clone(),
         hits.clone(),
@@ -77,6 +81,7 @@ pub fn backend_on(listener: TcpListener, name: &'static str) -> TestBackend {
             let Ok((stream, _)) = listener.accept().await else {
                 continue;
             };
+            k.fetch_add(1, Ordering::SeqCst);
             let (h, n, r) = (h.clone(), n.clone(), r.clone());
             let svc = service_fn(move |req: Request<Incoming>| {
                 let (h, n, r) = (h.clone(), n.clone(), r.clone());
@@ -97,6 +102,7 @@ pub fn backend_on(listener: TcpListener, name: &'static str) -> TestBackend {
         name,
         healthy,
         hits,
+        conns,
         release,
         tasks,
     }

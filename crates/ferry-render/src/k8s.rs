@@ -344,12 +344,22 @@ fn web_replicas(app: &App<'_>) -> i32 {
     i32::try_from(replicas).unwrap_or(i32::MAX)
 }
 
+/// Replicas in base/: with an environment the overlay patches them, so base/ holds a
+/// neutral 1 and does not change between environments.
+fn base_replicas(app: &App<'_>) -> i32 {
+    if app.env.is_some() {
+        1
+    } else {
+        web_replicas(app)
+    }
+}
+
 fn deployment(app: &App<'_>) -> Result<Deployment, Error> {
     let rolling = &app.spec.strategy.rolling;
     Ok(Deployment {
         metadata: meta(app, &app.name, "web"),
         spec: DeploymentSpec {
-            replicas: Some(web_replicas(app)),
+            replicas: Some(base_replicas(app)),
             revision_history_limit: Some(10),
             progress_deadline_seconds: Some(600),
             selector: selector(app, "web"),
@@ -375,7 +385,7 @@ fn rollout(app: &App<'_>, has_ingress: bool) -> Result<Rollout, Error> {
         kind: "Rollout",
         metadata: meta(app, &app.name, "web"),
         spec: RolloutSpec {
-            replicas: web_replicas(app),
+            replicas: base_replicas(app),
             revision_history_limit: 10,
             progress_deadline_seconds: 600,
             selector: selector(app, "web"),
@@ -985,13 +995,17 @@ fn base_objects(app: &App<'_>, ns: &str) -> Result<Vec<(String, Value)>, Error> 
     push("serviceaccount.yaml".into(), "ServiceAccount", v(&sa))?;
     let cm = ConfigMap {
         metadata: meta(app, &app.config_name(), "web"),
-        data: Some(
+        // With an environment, the overlay patches the data in: base/ stays the same for
+        // every environment, so rendering several into one GitOps tree does not churn it.
+        data: Some(if app.env.is_some() {
+            BTreeMap::new()
+        } else {
             app.spec
                 .env
                 .iter()
                 .map(|(k, v)| (k.as_str().to_owned(), v.clone()))
-                .collect(),
-        ),
+                .collect()
+        }),
         ..ConfigMap::default()
     };
     push("configmap.yaml".into(), "ConfigMap", v(&cm))?;
@@ -1153,7 +1167,12 @@ pub(crate) fn render(app: &App<'_>, out: &mut Rendered) -> Result<(), Error> {
         kind: "Kustomization",
         namespace: Some(base_ns),
         resources,
-        images: vec![image_entry(app)],
+        // The image is set per environment by the overlay (the line a promotion changes).
+        images: if app.env.is_some() {
+            Vec::new()
+        } else {
+            vec![image_entry(app)]
+        },
         ..Kustomization::default()
     };
     out.file(

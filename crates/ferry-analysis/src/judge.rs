@@ -16,6 +16,8 @@
 //! - latency, absolute: exact binomial test on the share of requests beyond the limit;
 //! - throughput and single-valued custom metrics: a plain comparison (one number per arm).
 
+use std::cell::OnceCell;
+
 use serde::{Deserialize, Serialize};
 
 use crate::config::{AnalysisConfig, Direction, MetricKind, MetricRule};
@@ -155,10 +157,11 @@ impl Verdict {
 
 /// Judges one measurement of both arms against the configured metrics.
 pub fn judge(config: &AnalysisConfig, observation: &Observation) -> Verdict {
+    let latencies = OnceCell::new();
     let metrics: Vec<MetricResult> = config
         .metrics
         .iter()
-        .map(|rule| judge_metric(config, rule, observation))
+        .map(|rule| judge_metric(config, rule, observation, &latencies))
         .collect();
     score(config, metrics)
 }
@@ -255,19 +258,64 @@ fn score(config: &AnalysisConfig, metrics: Vec<MetricResult>) -> Verdict {
     }
 }
 
+/// Latency samples of both arms, cleaned and sorted once per measurement and shared by all
+/// latency metrics, with the results that do not depend on the quantile judged.
+struct Latencies {
+    canary: Vec<f64>,
+    stable: Vec<f64>,
+    notes: Vec<String>,
+    shift: OnceCell<Option<Shift>>,
+    /// Mann–Whitney p-values for "canary slower" and "canary faster".
+    ranks: [OnceCell<Option<f64>>; 2],
+}
+
+impl Latencies {
+    fn new(obs: &Observation) -> Self {
+        let mut notes = Vec::new();
+        let mut clean = |arm: &ArmSample, which: &str| {
+            let (mut kept, dropped) = finite(&arm.latencies_ms);
+            if dropped > 0 {
+                notes.push(format!(
+                    "{dropped} non-finite {which} latency samples ignored"
+                ));
+            }
+            kept.sort_by(f64::total_cmp);
+            kept
+        };
+        let canary = clean(&obs.canary, "canary");
+        let stable = clean(&obs.stable, "stable");
+        Self {
+            canary,
+            stable,
+            notes,
+            shift: OnceCell::new(),
+            ranks: [OnceCell::new(), OnceCell::new()],
+        }
+    }
+
+    fn shift(&self, confidence: f64) -> Option<Shift> {
+        self.shift
+            .get_or_init(|| hodges_lehmann(&self.canary, &self.stable, confidence))
+            .clone()
+    }
+
+    fn ranks(&self, alternative: Alternative) -> Option<f64> {
+        let slot = usize::from(alternative != Alternative::Greater);
+        *self.ranks[slot].get_or_init(|| {
+            mann_whitney_u(&self.canary, &self.stable, alternative, Method::Auto).map(|r| r.p_value)
+        })
+    }
+}
+
 /// The measurements of one metric in both arms, in the form its tests need.
-enum Data {
+enum Data<'a> {
     /// Event counts: (events, trials) per arm.
     Rate {
         canary: (u64, u64),
         stable: (u64, u64),
     },
     /// Sorted finite latencies per arm, and the quantile judged.
-    Latency {
-        q: f64,
-        canary: Vec<f64>,
-        stable: Vec<f64>,
-    },
+    Latency { q: f64, latencies: &'a Latencies },
     /// One number per arm (throughput, single-valued custom metrics), or many values.
     Values {
         canary: Vec<f64>,
@@ -276,8 +324,13 @@ enum Data {
     },
 }
 
-impl Data {
-    fn collect(rule: &MetricRule, canary: &ArmSample, stable: &ArmSample) -> (Self, Vec<String>) {
+impl<'a> Data<'a> {
+    fn collect(
+        rule: &MetricRule,
+        obs: &Observation,
+        latencies: &'a OnceCell<Latencies>,
+    ) -> (Self, Vec<String>) {
+        let (canary, stable) = (&obs.canary, &obs.stable);
         let mut notes = Vec::new();
         let data = match rule.kind {
             MetricKind::ErrorRate | MetricKind::SuccessRate => {
@@ -302,20 +355,11 @@ impl Data {
                 }
             }
             MetricKind::LatencyP50 | MetricKind::LatencyP95 | MetricKind::LatencyP99 => {
-                let mut clean = |arm: &ArmSample, which: &str| {
-                    let (mut kept, dropped) = finite(&arm.latencies_ms);
-                    if dropped > 0 {
-                        notes.push(format!(
-                            "{dropped} non-finite {which} latency samples ignored"
-                        ));
-                    }
-                    kept.sort_by(f64::total_cmp);
-                    kept
-                };
+                let latencies = latencies.get_or_init(|| Latencies::new(obs));
+                notes.extend(latencies.notes.iter().cloned());
                 Data::Latency {
                     q: rule.kind.quantile().unwrap_or(0.5),
-                    canary: clean(canary, "canary"),
-                    stable: clean(stable, "stable"),
+                    latencies,
                 }
             }
             MetricKind::Throughput => {
@@ -361,7 +405,9 @@ impl Data {
     fn sample_sizes(&self) -> (u64, u64) {
         match self {
             Data::Rate { canary, stable } => (canary.1, stable.1),
-            Data::Latency { canary, stable, .. } => (canary.len() as u64, stable.len() as u64),
+            Data::Latency { latencies, .. } => {
+                (latencies.canary.len() as u64, latencies.stable.len() as u64)
+            }
             Data::Values { samples, .. } => *samples,
         }
     }
@@ -372,9 +418,10 @@ impl Data {
             |v: &[f64]| (!v.is_empty()).then(|| v.iter().map(|x| x / v.len() as f64).sum::<f64>());
         match self {
             Data::Rate { canary, stable } => (rate(*canary), rate(*stable)),
-            Data::Latency { q, canary, stable } => {
-                (quantile_sorted(canary, *q), quantile_sorted(stable, *q))
-            }
+            Data::Latency { q, latencies } => (
+                quantile_sorted(&latencies.canary, *q),
+                quantile_sorted(&latencies.stable, *q),
+            ),
             Data::Values { canary, stable, .. } => (mean(canary), mean(stable)),
         }
     }
@@ -421,7 +468,8 @@ impl Data {
                 });
                 (both(test.map(|t| t.p_value), beyond), name)
             }
-            Data::Latency { q, canary, stable } => {
+            Data::Latency { q, latencies } => {
+                let (canary, stable) = (&latencies.canary, &latencies.stable);
                 let n1 = canary.len() as u64;
                 // The canary's quantile is beyond the limit iff more than a (1 - q) share of
                 // its requests lie beyond it (a q share, for a lower bound).
@@ -437,8 +485,7 @@ impl Data {
                 let Some(stable_q) = quantile_sorted(stable, *q) else {
                     return (None, None);
                 };
-                let ranks =
-                    mann_whitney_u(canary, stable, alternative, Method::Auto).map(|r| r.p_value);
+                let ranks = latencies.ranks(alternative);
                 let past_stable = |v: &[f64]| {
                     v.iter()
                         .filter(|&&x| {
@@ -481,9 +528,14 @@ impl Data {
     }
 }
 
-fn judge_metric(config: &AnalysisConfig, rule: &MetricRule, obs: &Observation) -> MetricResult {
+fn judge_metric(
+    config: &AnalysisConfig,
+    rule: &MetricRule,
+    obs: &Observation,
+    latencies: &OnceCell<Latencies>,
+) -> MetricResult {
     let name = rule.display_name();
-    let (data, mut notes) = Data::collect(rule, &obs.canary, &obs.stable);
+    let (data, mut notes) = Data::collect(rule, obs, latencies);
     let (canary_samples, stable_samples) = data.sample_sizes();
     let (canary, stable) = data.values();
     let needs_stable = rule.is_relative();
@@ -541,13 +593,8 @@ fn judge_metric(config: &AnalysisConfig, rule: &MetricRule, obs: &Observation) -
         return result;
     }
 
-    if let Data::Latency {
-        canary: cs,
-        stable: ss,
-        ..
-    } = &data
-    {
-        result.shift = hodges_lehmann(cs, ss, 1.0 - 2.0 * config.significance);
+    if let Data::Latency { latencies, .. } = &data {
+        result.shift = latencies.shift(1.0 - 2.0 * config.significance);
     }
 
     let mut bounds: Vec<(Bound, f64)> = Vec::new();

@@ -10,6 +10,7 @@ use std::fs;
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use chacha20poly1305::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
 use chacha20poly1305::{Key, XChaCha20Poly1305, XNonce};
@@ -305,17 +306,20 @@ fn create_key(path: &Path) -> Result<()> {
             .create(parent)
             .map_err(io_error)?;
     }
-    let key = XChaCha20Poly1305::generate_key(&mut OsRng);
+    let mut key = XChaCha20Poly1305::generate_key(&mut OsRng);
     let mut hex = String::with_capacity(65);
     for b in key.iter() {
         hex.push_str(&format!("{b:02x}"));
     }
     hex.push('\n');
+    key.as_mut_slice().zeroize();
+    // Unique per process and per call, so concurrent creators never share a temp file.
+    static ATTEMPT: AtomicU64 = AtomicU64::new(0);
     let mut tmp_name = path.as_os_str().to_owned();
     tmp_name.push(format!(
         ".tmp-{}-{}",
         std::process::id(),
-        OffsetDateTime::now_utc().unix_timestamp_nanos()
+        ATTEMPT.fetch_add(1, Ordering::Relaxed)
     ));
     let tmp = PathBuf::from(tmp_name);
     let written = (|| {

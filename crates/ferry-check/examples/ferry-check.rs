@@ -1,5 +1,6 @@
 //! A minimal command line over the library, for benchmarks and manual checks (the real CLI
-//! is `ferry check`). Usage: `ferry-check [--format text|json|sarif|github] [--runs N] PATHS...`.
+//! is `ferry check`). Usage: `ferry-check [--format text|json|sarif|github] [--runs N] PATHS...`; with
+//! `--runs N` the check repeats N times and the in-process min/median time goes to stderr.
 #![expect(clippy::print_stdout, reason = "an example binary prints its report")]
 #![expect(clippy::print_stderr, reason = "an example binary prints its errors")]
 
@@ -20,8 +21,12 @@ fn main() -> std::process::ExitCode {
     }
     let opts = CheckOptions::default();
     let mut report = None;
+    let mut times = Vec::new();
     for _ in 0..runs.max(1) {
-        match check_paths(&paths, &opts) {
+        let t0 = std::time::Instant::now();
+        let result = check_paths(&paths, &opts);
+        times.push(t0.elapsed().as_secs_f64() * 1000.0);
+        match result {
             Ok(r) => report = Some(r),
             Err(e) => {
                 eprintln!("error: {e}");
@@ -32,6 +37,14 @@ fn main() -> std::process::ExitCode {
     let Some(report) = report else {
         return std::process::ExitCode::from(2);
     };
+    if runs > 1 {
+        times.sort_by(f64::total_cmp);
+        eprintln!(
+            "in-process over {runs} runs: min {:.2} ms, median {:.2} ms",
+            times[0],
+            times[times.len() / 2]
+        );
+    }
     match format.as_str() {
         "json" => println!("{}", output::to_json(&report)),
         "sarif" => println!("{}", output::to_sarif(&report)),

@@ -101,7 +101,7 @@ fn hadolint_agreement_matches_snapshot() {
         }
     }
     let mut report = format!(
-        "hadolint 2.15.1 vs ferry on {} Dockerfiles (34 from the corpus, {} positive/negative rule fixtures); {} fail to parse in hadolint: {}\n\n",
+        "hadolint 2.15.1 vs ferry on the {} Dockerfiles hadolint can parse, out of 34 corpus files and {} rule fixtures; {} fail to parse in hadolint: {}\n\n",
         parsed,
         cases::CASES.len() * 2,
         failed.len(),

@@ -88,6 +88,8 @@ pub enum Command {
     Run(RunArgs),
     /// Stop and remove the containers `ferry run` started.
     Down,
+    /// Render Kubernetes, Argo CD, compose, monitoring, CI or ECS files from ferry.toml.
+    Render(RenderArgs),
     /// Run the reverse proxy in the foreground.
     Proxy(ProxyArgs),
     /// Probe an HTTP URL; exit 0 on a 2xx answer (a HEALTHCHECK for scratch images).
@@ -181,6 +183,54 @@ pub struct RunArgs {
     pub port: u16,
     #[command(flatten)]
     pub build: BuildArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RenderTarget {
+    K8s,
+    Argocd,
+    Compose,
+    Prometheus,
+    Grafana,
+    GithubActions,
+    GitlabCi,
+    Ecs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RolloutsChoice {
+    /// Argo Rollouts for canary and blue-green strategies, Deployments otherwise.
+    Argo,
+    /// Always plain Deployments (rolling update).
+    None,
+}
+
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    /// What to render.
+    #[arg(value_enum)]
+    pub target: RenderTarget,
+    /// Write the files under this directory (default: print them).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// The image to deploy (default: the spec's image, else `<app>:unreleased`).
+    #[arg(long, value_name = "REF")]
+    pub image: Option<String>,
+    /// Kubernetes namespace (default: `<app>`, `<app>-<env>` per overlay).
+    #[arg(long)]
+    pub namespace: Option<String>,
+    /// How canary/blue-green strategies render on Kubernetes.
+    #[arg(long, value_enum, default_value = "argo")]
+    pub rollouts: RolloutsChoice,
+    /// cert-manager ClusterIssuer for the Ingress.
+    #[arg(long, value_name = "ISSUER")]
+    pub cert_issuer: Option<String>,
+    /// Update the environment's overlay in this GitOps repository (k8s only; needs --env).
+    #[arg(long, value_name = "REPO_DIR")]
+    pub gitops: Option<PathBuf>,
+    /// With --gitops: commit the change.
+    #[arg(long, requires = "gitops")]
+    pub commit: bool,
 }
 
 #[derive(Debug, Args)]

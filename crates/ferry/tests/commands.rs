@@ -260,3 +260,47 @@ disable = ["DF001"]
         "{report}"
     );
 }
+
+#[test]
+fn render_writes_a_kustomize_tree_and_prints_single_files() {
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = ferry(
+        &repo_root(),
+        &[
+            "--config",
+            "examples/hello/ferry.toml",
+            "--env",
+            "production",
+            "render",
+            "k8s",
+            "--out",
+            out_dir.path().to_str().unwrap(),
+            "--image",
+            "hello:3f2a9c1",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(out_dir.path().join("base/kustomization.yaml").is_file());
+    assert!(out_dir.path().join("overlays/production/kustomization.yaml").is_file());
+
+    let compose = ferry(
+        &repo_root(),
+        &["--config", "examples/hello/ferry.toml", "render", "compose"],
+    );
+    assert!(compose.status.success(), "{}", text(&compose.stderr));
+    assert!(text(&compose.stdout).contains("services:"));
+
+    let gitops_without_env = ferry(
+        &repo_root(),
+        &[
+            "--config",
+            "examples/hello/ferry.toml",
+            "render",
+            "k8s",
+            "--gitops",
+            out_dir.path().to_str().unwrap(),
+        ],
+    );
+    assert_eq!(gitops_without_env.status.code(), Some(2));
+    assert!(text(&gitops_without_env.stderr).contains("--env"));
+}

@@ -7,6 +7,7 @@ mod config;
 mod healthcheck;
 mod init;
 mod proxy;
+mod render;
 mod run;
 
 use crate::cli::{Cli, Command};
@@ -26,6 +27,7 @@ pub fn dispatch(cli: Cli, printer: &Printer) -> anyhow::Result<u8> {
         Command::Run(args) => run::run(args, global, printer),
         Command::Down => run::down(global, printer),
         Command::Proxy(args) => proxy::run(args, printer),
+        Command::Render(args) => render::run(args, global, printer),
     }
 }
 

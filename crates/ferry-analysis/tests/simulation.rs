@@ -154,3 +154,29 @@ fn a_slow_tail_alone_is_caught_by_the_tail_test() {
         "only {failed} of 200 canaries with a slow tail failed"
     );
 }
+
+#[test]
+fn hodges_lehmann_interval_covers_the_true_shift() {
+    // Latencies shifted by exactly 20 ms: the 95% interval should contain 20 about 95% of
+    // the time.
+    let mut rng = Rng(6);
+    let trials = 300;
+    let covered = (0..trials)
+        .filter(|_| {
+            let stable = rng.sample(300, 80.0, None);
+            let canary: Vec<f64> = rng
+                .sample(120, 80.0, None)
+                .into_iter()
+                .map(|v| v + 20.0)
+                .collect();
+            let shift = ferry_analysis::statistics::hodges_lehmann(&canary, &stable, 0.95)
+                .expect("non-empty");
+            shift.lower <= 20.0 && 20.0 <= shift.upper
+        })
+        .count();
+    eprintln!("95% Hodges-Lehmann interval covered the true shift in {covered} of {trials}");
+    assert!(
+        (270..=298).contains(&covered),
+        "the 95% interval covered the true shift in {covered} of {trials} trials"
+    );
+}

@@ -79,10 +79,13 @@ pub(crate) struct App<'a> {
 }
 
 impl<'a> App<'a> {
+    /// `runtime`: whether the target runs containers (k8s, compose, ECS), which is when
+    /// notes about the image, user and limits apply.
     pub(crate) fn new(
         spec: &'a Spec,
         env: Option<&str>,
         opts: &'a RenderOptions,
+        runtime: bool,
     ) -> Result<Self, Error> {
         if let Some(env) = env {
             check_label(env)?;
@@ -95,10 +98,12 @@ impl<'a> App<'a> {
         let image = match opts.image.as_deref().or(spec.image.as_deref()) {
             Some(image) => ImageRef::parse(image),
             None => {
-                notes.push(format!(
-                    "no image given: rendered {name}:unreleased; pass --image with the tag \
+                if runtime {
+                    notes.push(format!(
+                        "no image given: rendered {name}:unreleased; pass --image with the tag \
                      `ferry build` printed (or a digest)"
-                ));
+                    ));
+                }
                 ImageRef {
                     name: name.clone(),
                     tag: Some("unreleased".to_owned()),
@@ -111,13 +116,14 @@ impl<'a> App<'a> {
             (None, Some(env)) => format!("{name}-{env}"),
             (None, None) => name.clone(),
         };
-        if spec.security.user.is_none() {
+        if runtime && spec.security.user.is_none() {
             notes.push(format!(
                 "security.user is unset: containers run as uid/gid {DEFAULT_UID} so the \
                  non-root policy can be enforced; set security.user to your image's user"
             ));
         }
         if let Some(web) = &spec.web
+            && runtime
             && !web.resources.is_fully_limited()
         {
             notes.push(format!(

@@ -217,7 +217,8 @@ pub fn render(
     env: Option<&str>,
     opts: &RenderOptions,
 ) -> Result<Rendered, Error> {
-    let app = app::App::new(spec, env, opts)?;
+    let runtime = matches!(target, Target::K8s | Target::Compose | Target::Ecs);
+    let app = app::App::new(spec, env, opts, runtime)?;
     let mut out = Rendered::default();
     match target {
         Target::K8s => k8s::render(&app, &mut out)?,

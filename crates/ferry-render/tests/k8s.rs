@@ -200,3 +200,50 @@ fn unknown_analysis_in_a_step_is_an_error() {
         .expect_err("the step names a missing analysis");
     assert!(err.to_string().contains("\"default\""), "{err}");
 }
+
+#[test]
+fn optional_quota_and_base_without_environment_validate() {
+    let opts = ferry_render::RenderOptions {
+        quota: true,
+        rollouts: ferry_render::RolloutsMode::None,
+        ..common::options()
+    };
+    let r = ferry_render::render(Target::K8s, &common::hello(), None, &opts).expect("renders");
+    assert!(r.get("base/resourcequota.yaml").is_some());
+    assert!(
+        r.files.iter().all(|(p, _)| p.starts_with("base")),
+        "no overlay without --env"
+    );
+    assert!(
+        r.notes.iter().any(|n| n.contains("rolling update")),
+        "{:?}",
+        r.notes
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(dir.path(), &r);
+    let built = tool_ok(
+        "kubectl",
+        &[
+            "kustomize",
+            dir.path().join("base").to_str().expect("utf-8"),
+        ],
+        "kubectl",
+    );
+    assert!(
+        built.contains("image: registry.example.com/hello:3f2a1c9"),
+        "{built}"
+    );
+    let file = dir.path().join("built.yaml");
+    std::fs::write(&file, built).expect("write");
+    tool_ok(
+        "kubernetes-validate",
+        &[
+            "--strict",
+            "--quiet",
+            "-k",
+            KUBERNETES_VERSION,
+            file.to_str().expect("utf-8"),
+        ],
+        "the PyPI package kubernetes-validate",
+    );
+}

@@ -127,21 +127,7 @@ impl Store {
 impl Secrets {
     /// Sets (creates or replaces) a secret.
     pub async fn set(&self, app: &str, env: &str, name: &str, value: &SecretValue) -> Result<()> {
-        let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
-        let ciphertext = self
-            .cipher
-            .encrypt(
-                &nonce,
-                Payload {
-                    msg: value.expose(),
-                    aad: &aad(app, env, name),
-                },
-            )
-            .map_err(|_| Error::Encrypt {
-                app: app.to_owned(),
-                env: env.to_owned(),
-                name: name.to_owned(),
-            })?;
+        let (ciphertext, nonce) = self.encrypt(app, env, name, value)?;
         sqlx::query(
             "INSERT INTO secrets (app, env, name, ciphertext, nonce, updated_at_ms) \
              VALUES ($1, $2, $3, $4, $5, $6) \
@@ -152,7 +138,7 @@ impl Secrets {
         .bind(env)
         .bind(name)
         .bind(ciphertext)
-        .bind(nonce.to_vec())
+        .bind(nonce)
         .bind(self.store.now_ms())
         .execute(&self.store.pool)
         .await
@@ -233,6 +219,107 @@ impl Secrets {
             .await
             .map_err(query("remove secret"))?;
         Ok(done.rows_affected() > 0)
+    }
+
+    /// Re-encrypts every secret of the store (all apps and environments) under a fresh key
+    /// written to `new_key_file`, which must not exist yet. All or nothing: one
+    /// transaction that holds off other writers of secrets; if any secret cannot be
+    /// decrypted with the current key, nothing changes and the new key file is removed.
+    ///
+    /// Afterwards only the new key reads the secrets: move it over the old key file.
+    /// Returns the number of secrets re-encrypted and a handle using the new key.
+    pub async fn rotate_key(&self, new_key_file: &Path) -> Result<(usize, Secrets)> {
+        if new_key_file.exists() {
+            return Err(Error::KeyFile {
+                path: new_key_file.to_path_buf(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::AlreadyExists,
+                    "the new key file already exists",
+                ),
+            });
+        }
+        let rotated = self.store.secrets(new_key_file)?;
+        match self.reencrypt_all(&rotated).await {
+            Ok(count) => Ok((count, rotated)),
+            Err(e) => {
+                // Nothing was committed under the new key, so it protects nothing.
+                let _ = fs::remove_file(new_key_file);
+                Err(e)
+            }
+        }
+    }
+
+    async fn reencrypt_all(&self, rotated: &Secrets) -> Result<usize> {
+        let mut tx = self
+            .store
+            .pool
+            .begin()
+            .await
+            .map_err(query("begin key rotation"))?;
+        // Hold off every other writer of secrets until commit, so no secret is written
+        // under the old key meanwhile. SQLite takes its single write lock with the first
+        // writing statement, even one that changes nothing.
+        let hold = match self.store.backend {
+            crate::Backend::Postgres => "LOCK TABLE secrets IN SHARE ROW EXCLUSIVE MODE",
+            crate::Backend::Sqlite => "UPDATE secrets SET nonce = nonce WHERE 1 = 0",
+        };
+        sqlx::query(hold)
+            .execute(&mut *tx)
+            .await
+            .map_err(query("lock secrets for key rotation"))?;
+        let rows = sqlx::query("SELECT app, env, name, ciphertext, nonce FROM secrets")
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(query("read secrets for key rotation"))?;
+        for row in &rows {
+            let app: String = row::get(row, "app")?;
+            let env: String = row::get(row, "env")?;
+            let name: String = row::get(row, "name")?;
+            let ciphertext: Vec<u8> = row::get(row, "ciphertext")?;
+            let nonce: Vec<u8> = row::get(row, "nonce")?;
+            let value = self.decrypt(&app, &env, &name, &ciphertext, &nonce)?;
+            let (ciphertext, nonce) = rotated.encrypt(&app, &env, &name, &value)?;
+            sqlx::query(
+                "UPDATE secrets SET ciphertext = $1, nonce = $2 \
+                 WHERE app = $3 AND env = $4 AND name = $5",
+            )
+            .bind(ciphertext)
+            .bind(nonce)
+            .bind(&app)
+            .bind(&env)
+            .bind(&name)
+            .execute(&mut *tx)
+            .await
+            .map_err(query("store re-encrypted secret"))?;
+        }
+        tx.commit().await.map_err(query("commit key rotation"))?;
+        Ok(rows.len())
+    }
+
+    /// Encrypts a value for its row: the ciphertext and the fresh nonce.
+    fn encrypt(
+        &self,
+        app: &str,
+        env: &str,
+        name: &str,
+        value: &SecretValue,
+    ) -> Result<(Vec<u8>, Vec<u8>)> {
+        let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
+        let ciphertext = self
+            .cipher
+            .encrypt(
+                &nonce,
+                Payload {
+                    msg: value.expose(),
+                    aad: &aad(app, env, name),
+                },
+            )
+            .map_err(|_| Error::Encrypt {
+                app: app.to_owned(),
+                env: env.to_owned(),
+                name: name.to_owned(),
+            })?;
+        Ok((ciphertext, nonce.to_vec()))
     }
 
     fn decrypt(

@@ -505,6 +505,41 @@ on_both_backends! {
         assert!(shown.contains("TOKEN"));
     }
 
+    /// Rotating the key re-encrypts every secret: only the new key reads them afterwards.
+    async fn key_rotation_reencrypts_everything(ctx) {
+        let old_key = ctx.dir.join("old.key");
+        let secrets = ctx.store.secrets(&old_key).unwrap();
+        for (app, env, name, value) in [("web", "prod", "A", "a-1"), ("web", "staging", "A", "a-2"), ("api", "prod", "B", "b-1")] {
+            secrets.set(app, env, name, &SecretValue::from(value)).await.unwrap();
+        }
+        let new_key = ctx.dir.join("new").join("secret.key");
+        let (count, rotated) = secrets.rotate_key(&new_key).await.unwrap();
+        assert_eq!(count, 3);
+        let mode = std::fs::metadata(&new_key).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        assert_eq!(rotated.get("web", "staging", "A").await.unwrap().unwrap().expose_str(), Some("a-2"));
+        assert_eq!(rotated.get("api", "prod", "B").await.unwrap().unwrap().expose_str(), Some("b-1"));
+        let reopened = ctx.store.secrets(&new_key).unwrap();
+        assert_eq!(reopened.get("web", "prod", "A").await.unwrap().unwrap().expose_str(), Some("a-1"));
+        let err = secrets.get("web", "prod", "A").await.unwrap_err();
+        assert!(matches!(err, Error::Decrypt { .. }), "the old key no longer reads: {err:?}");
+
+        // Rotating onto an existing file is refused and leaves it alone.
+        let err = rotated.rotate_key(&old_key).await.unwrap_err();
+        assert!(matches!(err, Error::KeyFile { .. }), "{err:?}");
+        assert_eq!(reopened.list("web", "prod").await.unwrap().len(), 1);
+
+        // A secret the current key cannot read aborts the rotation: nothing changes.
+        let stranger = ctx.store.secrets(&ctx.dir.join("stranger.key")).unwrap();
+        stranger.set("web", "prod", "FOREIGN", &SecretValue::from("f")).await.unwrap();
+        let third = ctx.dir.join("third.key");
+        let err = rotated.rotate_key(&third).await.unwrap_err();
+        assert!(matches!(err, Error::Decrypt { .. }), "{err:?}");
+        assert!(!third.exists(), "the unused new key file is removed");
+        assert_eq!(rotated.get("web", "prod", "A").await.unwrap().unwrap().expose_str(), Some("a-1"));
+        assert_eq!(stranger.get("web", "prod", "FOREIGN").await.unwrap().unwrap().expose_str(), Some("f"));
+    }
+
     /// The plaintext is nowhere in the stored data; on SQLite, nowhere in the files.
     async fn secrets_are_not_stored_in_plaintext(ctx) {
         let plaintext = "correct-horse-battery-staple-31337";

@@ -97,10 +97,92 @@ fn read(path: &Path) -> Result<String, Error> {
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
-fn walk_dir(dir: &Path, out: &mut Vec<PathBuf>) {
+/// One `.gitignore` rule, relative to the directory holding the file.
+#[derive(Debug, Clone)]
+struct Ignore {
+    base: PathBuf,
+    pattern: String,
+    anchored: bool,
+    dir_only: bool,
+    negated: bool,
+}
+
+fn read_gitignore(dir: &Path) -> Vec<Ignore> {
+    let Ok(text) = std::fs::read_to_string(dir.join(".gitignore")) else {
+        return Vec::new();
+    };
+    text.lines()
+        .map(str::trim_end)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| {
+            let (negated, l) = match l.strip_prefix('!') {
+                Some(r) => (true, r),
+                None => (false, l),
+            };
+            let dir_only = l.ends_with('/');
+            let l = l.trim_end_matches('/');
+            let anchored = l.trim_start_matches("**/").contains('/') && !l.starts_with("**/");
+            let pattern = l.trim_start_matches('/').to_string();
+            Ignore {
+                base: dir.to_path_buf(),
+                pattern,
+                anchored,
+                dir_only,
+                negated,
+            }
+        })
+        .collect()
+}
+
+/// Glob match: `*` and `?` stay within a path segment, `**` crosses segments.
+fn glob(p: &[u8], s: &[u8]) -> bool {
+    match (p.first(), s.first()) {
+        (None, None) => true,
+        (Some(b'*'), _) if p.get(1) == Some(&b'*') => {
+            let rest = p[2..].strip_prefix(b"/").unwrap_or(&p[2..]);
+            (0..=s.len()).any(|i| glob(rest, &s[i..]))
+        }
+        (Some(b'*'), _) => (0..=s.len())
+            .take_while(|&i| i == 0 || s[i - 1] != b'/')
+            .any(|i| glob(&p[1..], &s[i..])),
+        (Some(b'?'), Some(c)) if *c != b'/' => glob(&p[1..], &s[1..]),
+        (Some(a), Some(b)) if a == b => glob(&p[1..], &s[1..]),
+        _ => false,
+    }
+}
+
+fn ignored(rules: &[Ignore], path: &Path, is_dir: bool) -> bool {
+    let mut result = false;
+    for r in rules {
+        if r.dir_only && !is_dir {
+            continue;
+        }
+        let Ok(rel) = path.strip_prefix(&r.base) else {
+            continue;
+        };
+        let rel = rel.to_string_lossy().replace('\\', "/");
+        let hit = if r.anchored {
+            glob(r.pattern.as_bytes(), rel.as_bytes())
+        } else {
+            let name = rel.rsplit('/').next().unwrap_or(&rel);
+            glob(
+                r.pattern.trim_start_matches("**/").as_bytes(),
+                name.as_bytes(),
+            )
+        };
+        if hit {
+            result = !r.negated;
+        }
+    }
+    result
+}
+
+fn walk_dir(dir: &Path, inherited: &[Ignore], out: &mut Vec<PathBuf>) {
     let Ok(rd) = std::fs::read_dir(dir) else {
         return;
     };
+    let mut rules = inherited.to_vec();
+    rules.extend(read_gitignore(dir));
     let mut entries: Vec<_> = rd.filter_map(Result::ok).collect();
     entries.sort_by_key(|e| e.file_name());
     for e in entries {
@@ -108,9 +190,12 @@ fn walk_dir(dir: &Path, out: &mut Vec<PathBuf>) {
         let name = e.file_name();
         let name = name.to_string_lossy();
         let Ok(ft) = e.file_type() else { continue };
+        if ignored(&rules, &p, ft.is_dir()) {
+            continue;
+        }
         if ft.is_dir() {
             if !SKIP_DIRS.contains(&name.as_ref()) && !name.starts_with('.') {
-                walk_dir(&p, out);
+                walk_dir(&p, &rules, out);
             }
         } else if ft.is_file() {
             out.push(p);
@@ -127,7 +212,7 @@ pub(crate) fn check_paths(paths: &[PathBuf], opts: &CheckOptions) -> Result<Repo
         })?;
         if meta.is_dir() {
             let mut files = Vec::new();
-            walk_dir(p, &mut files);
+            walk_dir(p, &[], &mut files);
             for f in files {
                 let Ok(text) = read(&f) else { continue };
                 if let Some(kind) = classify(&f, &text) {
@@ -208,4 +293,53 @@ pub(crate) fn check_loaded(files: Vec<Loaded>, opts: &CheckOptions) -> Report {
     };
     report.sort();
     report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gitignore_globs() {
+        assert!(glob(b"*.yaml", b"a.yaml"));
+        assert!(!glob(b"*.yaml", b"dir/a.yaml"));
+        assert!(glob(b"build/**/x", b"build/a/b/x"));
+        assert!(glob(b"**/x", b"x"));
+        assert!(glob(b"te?t", b"test"));
+    }
+
+    #[test]
+    fn walking_honours_gitignore() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("charts/out")).expect("mkdir");
+        std::fs::write(
+            root.join(".gitignore"),
+            "out/\n*.generated.yaml\n!keep.generated.yaml\n",
+        )
+        .expect("write");
+        for f in [
+            "charts/out/a.yaml",
+            "charts/b.generated.yaml",
+            "charts/keep.generated.yaml",
+            "charts/c.yaml",
+        ] {
+            std::fs::write(root.join(f), "x").expect("write");
+        }
+        let mut files = Vec::new();
+        walk_dir(root, &[], &mut files);
+        let names: Vec<String> = files
+            .iter()
+            .map(|p| {
+                p.strip_prefix(root)
+                    .expect("prefix")
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect();
+        assert_eq!(
+            names,
+            vec![".gitignore", "charts/c.yaml", "charts/keep.generated.yaml"]
+        );
+    }
 }

@@ -101,3 +101,25 @@ fn json_has_summary_and_findings() {
     );
     assert!(j["findings"][0]["rule"].is_string());
 }
+
+/// Snapshot of SARIF results and text output for a small sample (rule metadata is covered
+/// by the docs table test). Set FERRY_UPDATE_SNAPSHOTS=1 to rewrite.
+#[test]
+fn sarif_results_and_text_output_match_snapshot() {
+    let report = sample();
+    let sarif = output::to_sarif(&report);
+    let got = format!(
+        "{}\n---\n{}",
+        serde_json::to_string_pretty(&sarif["runs"][0]["results"]).expect("json"),
+        output::to_text(&report)
+    );
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/sample-output.snap");
+    if std::env::var_os("FERRY_UPDATE_SNAPSHOTS").is_some() {
+        std::fs::write(path, &got).expect("write");
+    }
+    let want = std::fs::read_to_string(path).unwrap_or_default();
+    assert_eq!(
+        got, want,
+        "output changed; review and rerun with FERRY_UPDATE_SNAPSHOTS=1"
+    );
+}

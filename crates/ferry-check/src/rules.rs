@@ -778,3 +778,43 @@ pub fn help_url(id: &str) -> String {
         id.to_ascii_lowercase()
     )
 }
+
+/// Text for `ferry check --explain RULE`: id, name, default severity, rationale, the
+/// equivalent rules of other tools and where the documentation is. `None` for unknown ids.
+pub fn explain(id: &str) -> Option<String> {
+    let r = lookup(id)?;
+    let mut s = format!(
+        "{} {} (default: {})\n\n{}\n",
+        r.id,
+        r.name,
+        r.severity.as_str(),
+        r.summary
+    );
+    if !r.hadolint.is_empty() {
+        s.push_str(&format!(
+            "\nhadolint: {} (`# hadolint ignore={}` pragmas suppress this rule)\n",
+            r.hadolint.join(", "),
+            r.hadolint.join(",")
+        ));
+    }
+    if !r.others.is_empty() {
+        s.push_str(&format!("equivalents: {}\n", r.others.join(", ")));
+    }
+    s.push_str(&format!(
+        "\nsuppress one occurrence with `# ferry:ignore {} <reason>`; docs: {}\n",
+        r.id,
+        help_url(r.id)
+    ));
+    Some(s)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn explain_by_id_or_name_and_unknown() {
+        let e = super::explain("base-image-tag").expect("known");
+        assert!(e.starts_with("DF001 base-image-tag (default: warning)"));
+        assert!(e.contains("DL3006, DL3007"));
+        assert!(super::explain("XX999").is_none());
+    }
+}

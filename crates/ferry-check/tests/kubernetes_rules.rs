@@ -390,3 +390,12 @@ fn references_across_files_and_provability() {
     let f = fired(&text, "K8S035");
     assert_eq!(f[0].severity, Severity::Error);
 }
+
+#[test]
+fn literal_credentials_in_secret_manifests_are_reported_masked() {
+    let text = "apiVersion: v1\nkind: Secret\nmetadata: {name: db}\nstringData:\n  DB_PASSWORD: hunter2hunter2\n  username: app\n";
+    let f = fired(text, "SEC003");
+    assert_eq!(f.len(), 1);
+    assert_eq!((f[0].line, f[0].column), (5, 16));
+    assert!(!f[0].message.contains("hunter2"));
+}

@@ -18,8 +18,37 @@ pub fn check_file(text: &str, opts: &CheckOptions) -> Vec<Finding> {
     for o in &objects {
         object::validate(o, opts, &mut out);
         workload::check(o, opts, &mut out);
+        literal_secrets(o, &mut out);
     }
     out
+}
+
+/// Secret and ConfigMap entries whose key looks like a credential and whose value is a
+/// literal: committed credentials, whatever the object kind.
+fn literal_secrets(o: &object::Object<'_>, out: &mut Vec<Finding>) {
+    if o.kind != "Secret" && o.kind != "ConfigMap" {
+        return;
+    }
+    for section in ["stringData", "data"] {
+        let Some(m) = o.root.get(section).and_then(yaml::Node::as_map) else {
+            continue;
+        };
+        for (k, v) in m {
+            let (Some(key), Some(val)) = (k.as_str(), v.as_str()) else {
+                continue;
+            };
+            if crate::secrets::is_secret_assignment(key, val) {
+                out.push(
+                    Finding::new(
+                        "SEC003",
+                        v.span(),
+                        format!("{} `{}` holds a literal credential in `{section}.{key}` ({})", o.kind, o.name, crate::secrets::mask(val)),
+                    )
+                    .with_hint("keep credentials out of git: use a sealed/external secret or create the Secret at deploy time"),
+                );
+            }
+        }
+    }
 }
 
 /// Cross-object checks over several files given as (file index, text); each finding comes

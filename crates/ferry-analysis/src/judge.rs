@@ -9,10 +9,12 @@
 //!
 //! Tests used per bound:
 //! - rates, relative: two-proportion z-test, or Fisher's exact test when an expected count
-//!   is below 5; rates, absolute: exact binomial test against the limit;
+//!   is below 10, *and* an exact binomial test against the limit (intersection–union: the
+//!   larger p-value counts); rates, absolute: exact binomial test against the limit;
 //! - latency, relative: Mann–Whitney U (whole distribution) and a tail-proportion test
 //!   (share of requests above stable's quantile), combined with a Bonferroni correction so a
-//!   regression in the tail alone is caught too; the Hodges–Lehmann shift is reported;
+//!   regression in the tail alone is caught too, *and* an exact binomial test that the
+//!   canary's quantile is beyond the limit; the Hodges–Lehmann shift is reported;
 //! - latency, absolute: exact binomial test on the share of requests beyond the limit;
 //! - throughput and single-valued custom metrics: a plain comparison (one number per arm).
 
@@ -687,9 +689,9 @@ fn explain(rule: &MetricRule, r: &MetricResult) -> String {
         if let Some(d) = r.difference {
             let is_rate = matches!(kind, MetricKind::ErrorRate | MetricKind::SuccessRate);
             if is_rate {
-                details.push(format!("{:+.1} pp", d * 100.0));
+                details.push(format!("{:+.1} pp", no_negative_zero(d * 100.0, 10.0)));
             } else if let Some(change) = r.relative_change {
-                details.push(format!("{:+.0}%", change * 100.0));
+                details.push(format!("{:+.0}%", no_negative_zero(change * 100.0, 1.0)));
             } else {
                 details.push(format!("{:+}", round_for_display(d)));
             }
@@ -751,6 +753,12 @@ fn format_increase(kind: MetricKind, v: f64) -> String {
     }
 }
 
+/// Rounds to `1 / scale` and turns a negative zero into a positive one, so that a change
+/// that rounds away is shown as "+0%" rather than "-0%".
+fn no_negative_zero(v: f64, scale: f64) -> f64 {
+    (v * scale).round() / scale + 0.0
+}
+
 fn format_p(p: f64) -> String {
     if p < 0.001 {
         "p < 0.001".into()
@@ -774,7 +782,10 @@ fn format_value(kind: MetricKind, value: Option<f64>) -> String {
     match kind {
         MetricKind::ErrorRate | MetricKind::SuccessRate => {
             let percent = v * 100.0;
-            if percent != 0.0 && percent.abs() < 1.0 {
+            // Two decimals below 1% ("0.21%"), one above; decided on the rounded value so
+            // 0.999% reads "1.0%", not "1.00%".
+            let one_decimal = (percent * 10.0).round() / 10.0;
+            if percent != 0.0 && one_decimal.abs() < 1.0 {
                 format!("{percent:.2}%")
             } else {
                 format!("{percent:.1}%")

@@ -355,3 +355,30 @@ fn config_validation_reports_every_problem() {
     assert!(text.iter().any(|t| t.contains("metrics[1].direction")));
     assert!(config(vec![rule(MetricKind::ErrorRate)]).validate().is_ok());
 }
+
+#[test]
+fn a_change_that_rounds_away_shows_as_plus_zero() {
+    let cfg = config(vec![
+        rule(MetricKind::LatencyP95),
+        rule(MetricKind::ErrorRate),
+    ]);
+    let obs = Observation {
+        canary: arm(1000, 10, latencies_with_p95(99.8)),
+        stable: arm(1001, 10, latencies_with_p95(100.0)),
+    };
+    let verdict = judge(&cfg, &obs);
+    assert!(
+        verdict.metrics[0]
+            .explanation
+            .starts_with("p95 latency: canary 99.8 ms vs stable 100 ms (+0%,"),
+        "{}",
+        verdict.metrics[0].explanation
+    );
+    assert!(
+        verdict.metrics[1]
+            .explanation
+            .starts_with("error rate: canary 1.0% vs stable 1.0% (+0.0 pp,"),
+        "{}",
+        verdict.metrics[1].explanation
+    );
+}

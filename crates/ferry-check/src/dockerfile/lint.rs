@@ -359,6 +359,7 @@ pub fn secret_name(name: &str) -> bool {
         "_EXPIRY",
         "_TYPE",
         "_HEADER",
+        "_ID",
     ]
     .iter()
     .any(|s| u.ends_with(s));

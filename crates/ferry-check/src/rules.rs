@@ -800,12 +800,26 @@ pub fn explain(id: &str) -> Option<String> {
     if !r.others.is_empty() {
         s.push_str(&format!("equivalents: {}\n", r.others.join(", ")));
     }
+    if let Some((_, bad, good)) = crate::dockerfile::EXAMPLES
+        .iter()
+        .find(|(id, _, _)| *id == r.id)
+    {
+        s.push_str(&format!(
+            "\nreported:\n{}\nfixed:\n{}",
+            indent(bad),
+            indent(good)
+        ));
+    }
     s.push_str(&format!(
         "\nsuppress one occurrence with `# ferry:ignore {} <reason>`; docs: {}\n",
         r.id,
         help_url(r.id)
     ));
     Some(s)
+}
+
+fn indent(text: &str) -> String {
+    text.lines().map(|l| format!("    {l}\n")).collect()
 }
 
 #[cfg(test)]
@@ -815,6 +829,7 @@ mod tests {
         let e = super::explain("base-image-tag").expect("known");
         assert!(e.starts_with("DF001 base-image-tag (default: warning)"));
         assert!(e.contains("DL3006, DL3007"));
+        assert!(e.contains("reported:\n    FROM debian\n"), "{e}");
         assert!(super::explain("XX999").is_none());
     }
 }

@@ -15,9 +15,7 @@ fn fired(text: &str, rule: &str) -> Vec<Finding> {
     run(text).into_iter().filter(|f| f.rule == rule).collect()
 }
 
-#[path = "fixtures/dockerfile_cases.rs"]
-mod cases;
-use cases::CASES;
+use ferry_check::dockerfile::EXAMPLES as CASES;
 
 #[test]
 fn every_rule_has_a_positive_and_a_negative_case() {

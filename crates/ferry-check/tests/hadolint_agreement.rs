@@ -13,8 +13,7 @@ fn corpus() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/dockerfile")
 }
 
-#[path = "fixtures/dockerfile_cases.rs"]
-mod cases;
+use ferry_check::dockerfile::EXAMPLES;
 
 #[derive(Default)]
 struct Tally {
@@ -34,7 +33,7 @@ fn hadolint_agreement_matches_snapshot() {
     files.sort();
     // Our own positive and negative fixtures cover the rules the corpus does not exercise.
     let fixtures = tempfile::tempdir().expect("tempdir");
-    for (n, (rule, pos, neg)) in cases::CASES.iter().enumerate() {
+    for (n, (rule, pos, neg)) in EXAMPLES.iter().enumerate() {
         for (kind, text) in [("pos", pos), ("neg", neg)] {
             let p = fixtures
                 .path()
@@ -103,7 +102,7 @@ fn hadolint_agreement_matches_snapshot() {
     let mut report = format!(
         "hadolint 2.15.1 vs ferry on the {} Dockerfiles hadolint can parse, out of 34 corpus files and {} rule fixtures; {} fail to parse in hadolint: {}\n\n",
         parsed,
-        cases::CASES.len() * 2,
+        EXAMPLES.len() * 2,
         failed.len(),
         failed.join(", ")
     );

@@ -1,10 +1,12 @@
 //! Dockerfile checks: a BuildKit-faithful parser, the stage graph and the rules.
 
+mod examples;
 mod lint;
 pub mod parse;
 pub mod shell;
 pub mod stage;
 
+pub use examples::EXAMPLES;
 pub use lint::secret_name;
 
 use crate::{CheckOptions, Finding};

@@ -225,6 +225,17 @@ impl Analysis {
     pub fn tally(&self) -> (u32, u32, u32) {
         (self.passes, self.failures, self.marginals)
     }
+
+    /// When the analysis started (the caller's epoch).
+    pub fn started(&self) -> Duration {
+        self.started
+    }
+
+    /// Time left before the time box ends at `now`; `None` without a time box.
+    pub fn time_left(&self, now: Duration) -> Option<Duration> {
+        self.time_box
+            .map(|limit| limit.saturating_sub(now.saturating_sub(self.started)))
+    }
 }
 
 fn failing_lines(verdict: &Verdict) -> String {

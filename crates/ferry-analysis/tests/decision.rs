@@ -189,6 +189,10 @@ fn low_traffic_holds_until_the_time_box_then_each_policy_applies() {
 fn poll_ends_a_wait_without_verdicts() {
     let cfg = config();
     let mut analysis = Analysis::new(&cfg, secs(0));
+    assert_eq!(
+        analysis.time_left(secs(120)),
+        Some(Duration::from_secs(180))
+    );
     assert_eq!(analysis.poll(secs(299)), Decision::Continue);
     assert!(matches!(analysis.poll(secs(300)), Decision::Pause { .. }));
     assert!(analysis.decision().is_terminal());

@@ -427,7 +427,9 @@ fn heredoc_openers(args: &str) -> Vec<(String, bool, bool)> {
         // A heredoc opener may be glued to a redirection (`cat 0<<EOF`) or stand alone.
         if let Some(pos) = w.find("<<") {
             let rest = &w[pos + 2..];
-            if !rest.starts_with('<') {
+            // `<<` inside a quoted string is text, not a heredoc.
+            let quoted_text = w[..pos].contains(['"', '\'']);
+            if !rest.starts_with('<') && !quoted_text {
                 let (strip, rest) = match rest.strip_prefix('-') {
                     Some(r) => (true, r),
                     None => (false, rest),
@@ -674,6 +676,13 @@ mod tests {
         assert_eq!(df.instructions[2].heredocs[0].body, "hi\n");
         assert_eq!(df.instructions[3].keyword, "USER");
         assert_eq!(df.instructions[3].line, 10);
+    }
+
+    #[test]
+    fn quoted_double_angle_is_not_a_heredoc() {
+        let df = parse("FROM alpine:3\nRUN echo \"x <<EOF\" && cat <<< hi\nUSER app\n");
+        assert!(df.instructions[1].heredocs.is_empty());
+        assert_eq!(df.instructions[2].keyword, "USER");
     }
 
     #[test]

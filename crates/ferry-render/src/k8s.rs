@@ -817,7 +817,17 @@ fn accessory(app: &App<'_>, name: &str, acc: &Accessory) -> StatefulSet {
     let container = Container {
         name: name.to_owned(),
         image: Some(acc.image.clone()),
-        image_pull_policy: Some("IfNotPresent".to_owned()),
+        // Third-party tags move (postgres:17 is re-pushed): re-resolve them on each start
+        // unless pinned by digest. ferry's own images are immutable git-SHA tags, so they
+        // use IfNotPresent and keep starting while the registry is down.
+        image_pull_policy: Some(
+            if acc.image.contains('@') {
+                "IfNotPresent"
+            } else {
+                "Always"
+            }
+            .to_owned(),
+        ),
         args: acc.command.clone(),
         ports: acc.port.map(|p| {
             vec![ContainerPort {

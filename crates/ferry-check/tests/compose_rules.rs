@@ -142,3 +142,9 @@ fn yaml_syntax_error_is_one_finding() {
     let f = run("services:\n  web: [\n");
     assert_eq!(f.iter().filter(|f| f.rule == "YML001").count(), 1);
 }
+
+#[test]
+fn a_compose_file_needs_services() {
+    assert_eq!(fired("volumes:\n  data: {}\n", "CP012").len(), 1);
+    assert!(fired("include:\n  - other.yaml\n", "CP012").is_empty());
+}

@@ -399,3 +399,12 @@ fn literal_credentials_in_secret_manifests_are_reported_masked() {
     assert_eq!((f[0].line, f[0].column), (5, 16));
     assert!(!f[0].message.contains("hunter2"));
 }
+
+#[test]
+fn objects_without_kind_are_reported_plain_values_are_not() {
+    assert_eq!(
+        fired("metadata: {name: x}\nspec: {replicas: 2}\n", "K8S007").len(),
+        1
+    );
+    assert!(run("replicaCount: 2\nimage: {tag: 1.0}\n").is_empty());
+}

@@ -191,7 +191,7 @@ fn asymptotic_z(u: f64, n1: f64, n2: f64, tie_sizes: &[usize]) -> f64 {
 /// each full step the coefficients are counts again, none above `C(m + n, m)`. The steps
 /// subtract, so in floating point small tail counts would drown in the rounding of large
 /// ones: the counts are exact integers (`i128`) whenever `C(m + n, m)` leaves headroom.
-fn exact_counts<T>(m: usize, n: usize) -> Vec<T>
+pub(crate) fn exact_counts<T>(m: usize, n: usize) -> Vec<T>
 where
     T: Copy + Default + From<u8> + std::ops::AddAssign + std::ops::SubAssign,
 {
@@ -214,6 +214,13 @@ where
     c
 }
 
+/// Whether the exact counts for sizes `m` and `n` fit `i128` with room to spare
+/// (`C(m + n, m)` below 2^120).
+pub(crate) fn exact_fits(m: usize, n: usize) -> bool {
+    statrs::function::factorial::ln_binomial((m + n) as u64, m as u64)
+        < 120.0 * std::f64::consts::LN_2
+}
+
 /// `P(U >= u)` under the null hypothesis for samples of sizes `m <= n`.
 fn exact_sf(m: usize, n: usize, u: f64) -> f64 {
     // SciPy truncates U to an integer before looking it up.
@@ -221,10 +228,7 @@ fn exact_sf(m: usize, n: usize, u: f64) -> f64 {
     if start > m * n {
         return 0.0;
     }
-    // ln C(m + n, m) below 2^120: exact integers with room to spare.
-    let fits = statrs::function::factorial::ln_binomial((m + n) as u64, m as u64)
-        < 120.0 * std::f64::consts::LN_2;
-    if fits {
+    if exact_fits(m, n) {
         let counts = exact_counts::<i128>(m, n);
         let total: i128 = counts.iter().sum();
         let tail: i128 = counts[start..].iter().sum();

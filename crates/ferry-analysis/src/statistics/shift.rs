@@ -11,7 +11,7 @@
 use serde::{Deserialize, Serialize};
 use statrs::distribution::ContinuousCDF;
 
-use super::mann_whitney::standard_normal;
+use super::mann_whitney::{exact_counts, exact_fits, standard_normal};
 
 /// A shift estimate of the first sample relative to the second, in the samples' unit.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -50,14 +50,7 @@ pub fn hodges_lehmann(x: &[f64], y: &[f64], confidence: f64) -> Option<Shift> {
         let b = differences.kth(pairs / 2 + 1);
         a / 2.0 + b / 2.0
     };
-    let (n1, n2) = (x.len() as f64, y.len() as f64);
-    let z = standard_normal().inverse_cdf(1.0 - (1.0 - confidence) / 2.0);
-    let critical = (n1 * n2 / 2.0 - z * (n1 * n2 * (n1 + n2 + 1.0) / 12.0).sqrt()).round();
-    let c = if critical.is_finite() && critical >= 1.0 {
-        (critical as u128).min(pairs)
-    } else {
-        1
-    };
+    let c = critical_rank(x.len(), y.len(), confidence).min(pairs);
     Some(Shift {
         estimate,
         lower: differences.kth(c),
@@ -65,6 +58,40 @@ pub fn hodges_lehmann(x: &[f64], y: &[f64], confidence: f64) -> Option<Shift> {
         confidence,
     })
 }
+
+/// The largest pairwise shift rank `c` (1-based) such that `[D(c), D(n1 n2 + 1 - c)]` covers
+/// the true shift with at least `confidence`: `P(U <= c - 1) <= (1 - confidence) / 2` under
+/// the null distribution of U — exact for small samples, normal approximation otherwise.
+/// At least 1 (the full range of differences) when the samples are too small.
+fn critical_rank(n1: usize, n2: usize, confidence: f64) -> u128 {
+    let half_alpha = (1.0 - confidence) / 2.0;
+    let (m, n) = (n1.min(n2), n1.max(n2));
+    if m.saturating_mul(n) <= EXACT_PAIRS && exact_fits(m, n) {
+        let counts = exact_counts::<i128>(m, n);
+        let total = counts.iter().sum::<i128>() as f64;
+        let mut cumulative: i128 = 0;
+        let mut c: u128 = 0;
+        for &count in &counts {
+            cumulative += count;
+            if cumulative as f64 / total > half_alpha {
+                break;
+            }
+            c += 1;
+        }
+        return c.max(1);
+    }
+    let (n1, n2) = (n1 as f64, n2 as f64);
+    let z = standard_normal().inverse_cdf(1.0 - half_alpha);
+    let critical = (n1 * n2 / 2.0 - z * (n1 * n2 * (n1 + n2 + 1.0) / 12.0).sqrt()).round();
+    if critical.is_finite() && critical >= 1.0 {
+        critical as u128
+    } else {
+        1
+    }
+}
+
+/// Up to this many pairs the interval uses the exact null distribution of U.
+const EXACT_PAIRS: usize = 10_000;
 
 /// The implicit sorted matrix of pairwise differences of two sorted samples.
 struct Differences<'a> {
@@ -155,6 +182,23 @@ mod tests {
         let s = hodges_lehmann(&x, &y, 0.95).expect("samples");
         assert_eq!(s.estimate, 50.0);
         assert!(s.lower > 0.0 && s.upper < 100.0);
+    }
+
+    #[test]
+    fn exact_critical_rank_matches_tables() {
+        // Hollander & Wolfe: for m = n = 10 at 95%, C = 24 (U's lower 2.5% point is 23).
+        assert_eq!(critical_rank(10, 10, 0.95), 24);
+        // Too small for 95%: the full range.
+        assert_eq!(critical_rank(2, 2, 0.95), 1);
+        // The normal approximation for large samples stays close to exact.
+        let exact = critical_rank(60, 150, 0.95) as f64;
+        let (m, n) = (60.0f64, 150.0f64);
+        let z = 1.959_963_984_540_054;
+        let approx = (m * n / 2.0 - z * (m * n * (m + n + 1.0) / 12.0).sqrt()).round();
+        assert!(
+            (exact - approx).abs() <= 1.0,
+            "exact {exact} vs approx {approx}"
+        );
     }
 
     #[test]

@@ -204,7 +204,8 @@ fn walk_dir(dir: &Path, inherited: &[Ignore], out: &mut Vec<PathBuf>) {
 }
 
 pub(crate) fn check_paths(paths: &[PathBuf], opts: &CheckOptions) -> Result<Report, Error> {
-    let mut loaded = Vec::new();
+    // (path, given explicitly)
+    let mut found: Vec<(PathBuf, bool)> = Vec::new();
     for p in paths {
         let meta = std::fs::metadata(p).map_err(|source| Error::Read {
             path: p.clone(),
@@ -213,19 +214,64 @@ pub(crate) fn check_paths(paths: &[PathBuf], opts: &CheckOptions) -> Result<Repo
         if meta.is_dir() {
             let mut files = Vec::new();
             walk_dir(p, &[], &mut files);
-            for f in files {
-                let Ok(text) = read(&f) else { continue };
-                if let Some(kind) = classify(&f, &text) {
-                    loaded.push(load(kind, f, text));
-                }
-            }
+            found.extend(files.into_iter().map(|f| (f, false)));
         } else {
-            let text = read(p)?;
-            let kind = classify(p, &text).unwrap_or(FileKind::Other);
-            loaded.push(load(kind, p.clone(), text));
+            found.push((p.clone(), true));
+        }
+    }
+    let read_all = par_map(&found, |(path, explicit)| match read(path) {
+        Ok(text) => {
+            let kind = classify(path, &text).or(explicit.then_some(FileKind::Other));
+            Ok(kind.map(|k| load(k, path.clone(), text)))
+        }
+        // A file that vanished or is unreadable while walking is skipped; one given
+        // explicitly is an error.
+        Err(e) if *explicit => Err(e),
+        Err(_) => Ok(None),
+    });
+    let mut loaded = Vec::new();
+    for r in read_all {
+        if let Some(l) = r? {
+            loaded.push(l);
         }
     }
     Ok(check_loaded(loaded, opts))
+}
+
+/// Maps `f` over `items` on all cores, pulling work from a shared counter so one large file
+/// does not hold up a whole chunk; results keep the input order.
+fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(items.len())
+        .max(1);
+    if threads == 1 {
+        return items.iter().map(f).collect();
+    }
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<(usize, R)>> = Mutex::new(Vec::with_capacity(items.len()));
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                let mut local = Vec::new();
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(item) = items.get(i) else { break };
+                    local.push((i, f(item)));
+                }
+                if let Ok(mut r) = results.lock() {
+                    r.extend(local);
+                }
+            });
+        }
+    });
+    let mut out = results
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    out.sort_by_key(|(i, _)| *i);
+    out.into_iter().map(|(_, r)| r).collect()
 }
 
 fn load(kind: FileKind, path: PathBuf, text: String) -> Loaded {
@@ -246,27 +292,8 @@ fn load(kind: FileKind, path: PathBuf, text: String) -> Loaded {
 }
 
 pub(crate) fn check_loaded(files: Vec<Loaded>, opts: &CheckOptions) -> Report {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(files.len().max(1));
-    let chunk = files.len().div_ceil(threads).max(1);
-    let mut per_file: Vec<Vec<Finding>> = std::thread::scope(|s| {
-        let handles: Vec<_> = files
-            .chunks(chunk)
-            .map(|c| {
-                s.spawn(move || {
-                    c.iter()
-                        .map(|f| {
-                            crate::raw_findings(f.kind, &f.text, opts, f.has_dockerignore, false)
-                        })
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_default())
-            .collect()
+    let mut per_file: Vec<Vec<Finding>> = par_map(&files, |f| {
+        crate::raw_findings(f.kind, &f.text, opts, f.has_dockerignore, false)
     });
     // Cross-object checks need every Kubernetes document at once.
     let k8s: Vec<(usize, &str)> = files

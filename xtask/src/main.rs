@@ -44,11 +44,9 @@ fn test(root: &Path, args: &[String]) -> ExitCode {
     let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false");
     let mut failed: Vec<&str> = Vec::new();
 
-    if !skip_deps {
-        if let Err(e) = install_deps(root) {
-            eprintln!("xtask: installing test peers failed: {e}");
-            return ExitCode::FAILURE;
-        }
+    if !skip_deps && let Err(e) = install_deps(root) {
+        eprintln!("xtask: installing test peers failed: {e}");
+        return ExitCode::FAILURE;
     }
     let pg_url = match start_postgres() {
         Ok(url) => Some(url),

@@ -31,12 +31,12 @@ fn main() -> ExitCode {
 
 /// Prints an error with its causes and, for expected errors, a hint.
 fn report(printer: &Printer, err: &anyhow::Error) {
-    if let Some(expected) = err.downcast_ref::<error::Expected>() {
-        if matches!(expected, error::Expected::InvalidConfig { .. }) {
-            // The problems were already printed with their locations.
-            printer.error(expected.to_string());
-            return;
-        }
+    if let Some(expected @ error::Expected::InvalidConfig { .. }) =
+        err.downcast_ref::<error::Expected>()
+    {
+        // The problems were already printed with their locations.
+        printer.error(expected.to_string());
+        return;
     }
     let mut text = err.to_string();
     for cause in err.chain().skip(1) {

@@ -1,5 +1,7 @@
 //! The CLI as a user sees it: help, exit codes, init, healthcheck, completions.
 
+#![allow(clippy::unwrap_used, reason = "test setup failures should panic")]
+
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::Path;

@@ -1,5 +1,7 @@
 //! Commands that need no Docker engine: config validate/show/schema and check.
 
+#![allow(clippy::unwrap_used, reason = "test setup failures should panic")]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 

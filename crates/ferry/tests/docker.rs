@@ -1,6 +1,8 @@
 //! The CLI against the real Docker engine: the README's main job (`ferry run` of the
 //! demo), build records, build failures and an unreachable engine.
 
+#![allow(clippy::unwrap_used, reason = "test setup failures should panic")]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 

@@ -85,7 +85,13 @@ fn validate_json_lists_the_problems_as_records() {
 fn the_demo_spec_is_valid_in_every_environment() {
     let out = ferry(
         &repo_root(),
-        &["--config", "examples/hello/ferry.toml", "config", "validate", "--strict"],
+        &[
+            "--config",
+            "examples/hello/ferry.toml",
+            "config",
+            "validate",
+            "--strict",
+        ],
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("base, staging, production"));
@@ -112,7 +118,10 @@ fn production_policy_warns_and_strict_makes_it_fail() {
     assert!(warnings.contains("latest"), "{warnings}");
     assert!(warnings.contains("replicas"), "{warnings}");
 
-    let strict = ferry(dir.path(), &["config", "validate", "--strict", "--output", "json"]);
+    let strict = ferry(
+        dir.path(),
+        &["config", "validate", "--strict", "--output", "json"],
+    );
     assert_eq!(strict.status.code(), Some(2));
     let report: serde_json::Value = serde_json::from_slice(&strict.stdout).unwrap();
     assert!(report["errors"].as_u64().unwrap() >= 3, "{report}");
@@ -220,7 +229,10 @@ fn check_reports_spec_and_dockerfile_findings_in_one_pass() {
         })
     };
     let unknown = at("ferry.toml", "unknown-key").expect("the spec problem is a finding");
-    assert_eq!((unknown["line"].as_u64(), unknown["column"].as_u64()), (Some(8), Some(1)));
+    assert_eq!(
+        (unknown["line"].as_u64(), unknown["column"].as_u64()),
+        (Some(8), Some(1))
+    );
     assert!(at("Dockerfile", "DF001").is_some(), "latest tag: {report}");
     assert_eq!(report["files_checked"], 2);
 
@@ -232,7 +244,11 @@ fn check_reports_spec_and_dockerfile_findings_in_one_pass() {
     assert_eq!(sarif["version"], "2.1.0");
 
     let github = ferry(dir.path(), &["check", "--format", "github"]);
-    assert!(text(&github.stdout).contains("::error file="), "{}", text(&github.stdout));
+    assert!(
+        text(&github.stdout).contains("::error file="),
+        "{}",
+        text(&github.stdout)
+    );
 }
 
 #[test]
@@ -250,8 +266,15 @@ port = 8080
 disable = ["DF001"]
 "#,
     );
-    std::fs::write(dir.path().join("Dockerfile"), "FROM ubuntu:latest\nUSER 10001\n").unwrap();
-    let out = ferry(dir.path(), &["check", "--output", "json", "--fail-on", "never"]);
+    std::fs::write(
+        dir.path().join("Dockerfile"),
+        "FROM ubuntu:latest\nUSER 10001\n",
+    )
+    .unwrap();
+    let out = ferry(
+        dir.path(),
+        &["check", "--output", "json", "--fail-on", "never"],
+    );
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(
         report["findings"]
@@ -283,7 +306,12 @@ fn render_writes_a_kustomize_tree_and_prints_single_files() {
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(out_dir.path().join("base/kustomization.yaml").is_file());
-    assert!(out_dir.path().join("overlays/production/kustomization.yaml").is_file());
+    assert!(
+        out_dir
+            .path()
+            .join("overlays/production/kustomization.yaml")
+            .is_file()
+    );
 
     let compose = ferry(
         &repo_root(),

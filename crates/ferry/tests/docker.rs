@@ -30,7 +30,10 @@ fn text(bytes: &[u8]) -> String {
 }
 
 fn docker(args: &[&str]) -> String {
-    let out = Command::new("docker").args(args).output().expect("docker CLI");
+    let out = Command::new("docker")
+        .args(args)
+        .output()
+        .expect("docker CLI");
     text(&out.stdout)
 }
 
@@ -59,7 +62,9 @@ fn docker_run_serves_the_demo_hardened_and_down_removes_it() {
     let env = [("FERRY_STATE", db)];
     let out = ferry(
         &repo_root(),
-        &["--config", config, "--env", "staging", "--output", "json", "run"],
+        &[
+            "--config", config, "--env", "staging", "--output", "json", "run",
+        ],
         &env,
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -68,7 +73,10 @@ fn docker_run_serves_the_demo_hardened_and_down_removes_it() {
     let last = stdout.lines().last().unwrap();
     let report: serde_json::Value = serde_json::from_str(last).unwrap();
     assert_eq!(report["event"], "healthy");
-    assert!(stdout.lines().any(|l| l.contains("\"event\":\"step\"")), "{stdout}");
+    assert!(
+        stdout.lines().any(|l| l.contains("\"event\":\"step\"")),
+        "{stdout}"
+    );
     let url = report["url"].as_str().unwrap().to_owned();
     let container = report["container"].as_str().unwrap().to_owned();
     assert_eq!(container, "ferry-hello-staging-web");
@@ -83,9 +91,15 @@ fn docker_run_serves_the_demo_hardened_and_down_removes_it() {
         "{{.HostConfig.ReadonlyRootfs}} {{.HostConfig.CapDrop}} {{.HostConfig.SecurityOpt}} {{.Config.User}} {{.HostConfig.Memory}} {{.HostConfig.PidsLimit}} {{index .Config.Labels \"ferry.app\"}}",
         &container,
     ]);
-    assert!(inspect.starts_with("true [ALL] [no-new-privileges]"), "{inspect}");
+    assert!(
+        inspect.starts_with("true [ALL] [no-new-privileges]"),
+        "{inspect}"
+    );
     assert!(inspect.contains("65532"), "non-root: {inspect}");
-    assert!(inspect.contains(&(64 * 1024 * 1024).to_string()), "memory limit: {inspect}");
+    assert!(
+        inspect.contains(&(64 * 1024 * 1024).to_string()),
+        "memory limit: {inspect}"
+    );
     assert!(inspect.trim_end().ends_with("hello"), "{inspect}");
 
     let builds = ferry(
@@ -104,7 +118,11 @@ fn docker_run_serves_the_demo_hardened_and_down_removes_it() {
     );
     assert!(down.status.success(), "{}", text(&down.stderr));
     assert!(text(&down.stdout).contains("removed ferry-hello-staging-web"));
-    assert!(docker(&["ps", "-aq", "--filter", "name=ferry-hello-staging-web"]).trim().is_empty());
+    assert!(
+        docker(&["ps", "-aq", "--filter", "name=ferry-hello-staging-web"])
+            .trim()
+            .is_empty()
+    );
 }
 
 #[test]
@@ -121,7 +139,11 @@ fn docker_build_failure_names_the_failing_step_and_exits_1() {
     )
     .unwrap();
     let db = dir.path().join("state.db");
-    let out = ferry(dir.path(), &["build"], &[("FERRY_STATE", db.to_str().unwrap())]);
+    let out = ferry(
+        dir.path(),
+        &["build"],
+        &[("FERRY_STATE", db.to_str().unwrap())],
+    );
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     let stderr = text(&out.stderr);
     assert!(stderr.contains("failed at step 2/"), "{stderr}");

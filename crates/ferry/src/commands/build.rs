@@ -62,7 +62,10 @@ pub fn list(args: &BuildsArgs, global: &Global, printer: &Printer) -> anyhow::Re
             return Ok(exit::OK);
         }
         if builds.is_empty() {
-            printer.line(format!("no builds recorded for {}", project.spec.app.as_str()))?;
+            printer.line(format!(
+                "no builds recorded for {}",
+                project.spec.app.as_str()
+            ))?;
         }
         for b in &builds {
             printer.line(format!(
@@ -163,11 +166,20 @@ pub async fn build(
     }
     let mut labels = BTreeMap::new();
     labels.insert("org.opencontainers.image.title".to_owned(), app.to_owned());
-    labels.insert("org.opencontainers.image.version".to_owned(), tag_suffix.clone());
+    labels.insert(
+        "org.opencontainers.image.version".to_owned(),
+        tag_suffix.clone(),
+    );
     if let Some(g) = &git {
-        labels.insert("org.opencontainers.image.revision".to_owned(), g.sha.clone());
+        labels.insert(
+            "org.opencontainers.image.revision".to_owned(),
+            g.sha.clone(),
+        );
         if let Some(created) = &g.commit_time {
-            labels.insert("org.opencontainers.image.created".to_owned(), created.clone());
+            labels.insert(
+                "org.opencontainers.image.created".to_owned(),
+                created.clone(),
+            );
         }
         if let Some(source) = &g.remote {
             labels.insert("org.opencontainers.image.source".to_owned(), source.clone());
@@ -186,7 +198,9 @@ pub async fn build(
     printer.status(format!("building {tag} from {}", context.display()));
     let spinner = printer.spinner(format!("building {tag}"));
     let result = engine
-        .build(&request, |event| show_event(printer, spinner.as_ref(), &event))
+        .build(&request, |event| {
+            show_event(printer, spinner.as_ref(), &event)
+        })
         .await;
     if let Some(bar) = &spinner {
         bar.finish_and_clear();
@@ -199,7 +213,10 @@ pub async fn build(
         }),
         Err(EngineError::BuildFailed(failure)) => {
             if !failure.output.is_empty() {
-                printer.status(format!("output of the failing step:\n  {}", failure.output.join("\n  ")));
+                printer.status(format!(
+                    "output of the failing step:\n  {}",
+                    failure.output.join("\n  ")
+                ));
             }
             Err(Expected::Failed(failure.to_string()).into())
         }
@@ -216,7 +233,11 @@ fn show_event(printer: &Printer, spinner: Option<&indicatif::ProgressBar>, event
             BuildEvent::Context { files, bytes } => {
                 serde_json::json!({"event": "context", "files": files, "bytes": bytes})
             }
-            BuildEvent::Step { n, total, instruction } => {
+            BuildEvent::Step {
+                n,
+                total,
+                instruction,
+            } => {
                 serde_json::json!({"event": "step", "n": n, "total": total, "instruction": instruction})
             }
             BuildEvent::Cached { n } => serde_json::json!({"event": "cached", "n": n}),
@@ -232,7 +253,11 @@ fn show_event(printer: &Printer, spinner: Option<&indicatif::ProgressBar>, event
         BuildEvent::Context { files, bytes } => {
             format!("context: {files} file(s), {}", human_size(*bytes))
         }
-        BuildEvent::Step { n, total, instruction } => format!("step {n}/{total}: {instruction}"),
+        BuildEvent::Step {
+            n,
+            total,
+            instruction,
+        } => format!("step {n}/{total}: {instruction}"),
         BuildEvent::Cached { n } => format!("step {n}: cached"),
         BuildEvent::Output { line } => format!("  {line}"),
         BuildEvent::Failed { step, message } => match step {
@@ -324,8 +349,11 @@ fn git(dir: &Path, args: &[&str]) -> Option<String> {
 /// The commit of the build context, whether the context has changes, and its time.
 fn git_state(context: &Path) -> Option<GitState> {
     let sha = git(context, &["rev-parse", "HEAD"]).filter(|s| !s.is_empty())?;
-    let dirty = git(context, &["status", "--porcelain", "--untracked-files=no", "--", "."])
-        .is_some_and(|s| !s.is_empty());
+    let dirty = git(
+        context,
+        &["status", "--porcelain", "--untracked-files=no", "--", "."],
+    )
+    .is_some_and(|s| !s.is_empty());
     Some(GitState {
         sha,
         dirty,

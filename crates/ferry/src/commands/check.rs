@@ -53,7 +53,9 @@ pub fn run(args: &CheckArgs, global: &Global, printer: &Printer) -> anyhow::Resu
         }
         // ferry.toml itself is not a file type ferry-check knows: keep it out of the walk.
     }
-    options.build_args.extend(parse_build_args(&args.build_args)?);
+    options
+        .build_args
+        .extend(parse_build_args(&args.build_args)?);
     if args.target.is_some() {
         options.target.clone_from(&args.target);
     }

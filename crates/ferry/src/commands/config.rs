@@ -84,7 +84,15 @@ fn validate(global: &Global, printer: &Printer, strict: bool) -> anyhow::Result<
 /// The same problem found in the base and in each overlay is reported once.
 fn dedup(problems: &mut Vec<ferry_spec::Problem>) {
     let mut seen = std::collections::HashSet::new();
-    problems.retain(|p| seen.insert(format!("{:?}{:?}{}{}", p.line(), p.column(), p.code, p.message)));
+    problems.retain(|p| {
+        seen.insert(format!(
+            "{:?}{:?}{}{}",
+            p.line(),
+            p.column(),
+            p.code,
+            p.message
+        ))
+    });
 }
 
 fn show(global: &Global, printer: &Printer) -> anyhow::Result<u8> {

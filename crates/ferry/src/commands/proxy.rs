@@ -11,12 +11,11 @@ use crate::printer::Printer;
 pub fn run(args: &ProxyArgs, printer: &Printer) -> anyhow::Result<u8> {
     let config = match (&args.routes, args.to) {
         (Some(path), _) => {
-            let text = std::fs::read_to_string(path).map_err(|source| {
-                Expected::ConfigUnreadable {
+            let text =
+                std::fs::read_to_string(path).map_err(|source| Expected::ConfigUnreadable {
                     path: path.clone(),
                     source,
-                }
-            })?;
+                })?;
             ProxyConfig::from_toml_str(&text)
                 .map_err(|e| Expected::Usage(format!("{}: {e}", path.display())))?
         }

@@ -128,17 +128,27 @@ fn gitops(
             "message": outcome.message,
         }))?;
     } else if outcome.changed.is_empty() {
-        printer.line(format!("{}: overlay `{env}` already up to date", repo.display()))?;
+        printer.line(format!(
+            "{}: overlay `{env}` already up to date",
+            repo.display()
+        ))?;
     } else {
         printer.line(format!(
             "{}: {} file(s) changed{}",
             repo.display(),
             outcome.changed.len(),
-            if outcome.promotion_only { " (image only: a promotion)" } else { "" }
+            if outcome.promotion_only {
+                " (image only: a promotion)"
+            } else {
+                ""
+            }
         ))?;
         match &outcome.commit {
             Some(commit) => printer.line(format!("committed {commit}: {}", outcome.message))?,
-            None => printer.line(format!("not committed (pass --commit): {}", outcome.message))?,
+            None => printer.line(format!(
+                "not committed (pass --commit): {}",
+                outcome.message
+            ))?,
         }
     }
     Ok(exit::OK)

@@ -88,7 +88,9 @@ pub fn run(args: &RunArgs, global: &Global, printer: &Printer) -> anyhow::Result
             ..Publish::loopback(web.port)
         });
 
-        printer.status(format!("starting {name} from {image} (hardened: non-root, read-only root, no capabilities)"));
+        printer.status(format!(
+            "starting {name} from {image} (hardened: non-root, read-only root, no capabilities)"
+        ));
         let running = engine.run(&spec).await.map_err(|err| match err {
             EngineError::RootRefused { .. } => Expected::Failed(format!(
                 "{err}; set `security.allow_root = true` in ferry.toml to allow it explicitly"

@@ -113,3 +113,11 @@ fn dockerignore_is_looked_for_next_to_the_dockerfile() {
         .expect("check");
     assert!(!r.findings.iter().any(|f| f.rule == "DF027"));
 }
+
+#[test]
+fn onbuild_content_is_linted_but_does_not_count_as_this_stages_cmd() {
+    let text =
+        "FROM node:20\nCMD [\"node\"]\nONBUILD CMD [\"npm\", \"start\"]\nONBUILD RUN sudo make\n";
+    assert!(fired(text, "DF016").is_empty());
+    assert_eq!(fired(text, "DF018").len(), 1);
+}

@@ -110,10 +110,13 @@ fn lint_stage(g: &Graph, si: usize, body: &[&Instruction], out: &mut Vec<Finding
     let mut manifest_copied = false;
     let mut context_copy: Option<&Instruction> = None;
     for &i in body {
+        // ONBUILD instructions run in child builds: lint their content, but they do not
+        // change this stage's shell or count as this stage's CMD/ENTRYPOINT.
+        let wrapped = i.onbuild.is_some();
         let i: &Instruction = i.onbuild.as_deref().unwrap_or(i);
         match i.keyword.as_str() {
-            "SHELL" => shell = Some(i),
-            "CMD" | "ENTRYPOINT" => {
+            "SHELL" if !wrapped => shell = Some(i),
+            "CMD" | "ENTRYPOINT" if !wrapped => {
                 let n = if i.keyword == "CMD" {
                     &mut cmds
                 } else {

@@ -419,7 +419,12 @@ fn worker(app: &App<'_>, name: &str, worker: &Worker) -> Deployment {
     Deployment {
         metadata: meta(app, &format!("{}-{name}", app.name), component),
         spec: DeploymentSpec {
-            replicas: Some(i32_of(u64::from(worker.replicas))),
+            // Like the web role: the overlay patches the environment's count in.
+            replicas: Some(if app.env.is_some() {
+                1
+            } else {
+                i32_of(u64::from(worker.replicas))
+            }),
             revision_history_limit: Some(10),
             selector: selector(app, component),
             template: pod_template(app, component, container, volumes, grace, None),
@@ -609,12 +614,13 @@ fn hpa(app: &App<'_>) -> Option<HorizontalPodAutoscaler> {
     })
 }
 
-fn pdb(app: &App<'_>) -> PodDisruptionBudget {
+/// At most one pod of a role evicted at a time (node drains, cluster upgrades).
+fn pdb(app: &App<'_>, name: &str, component: &str) -> PodDisruptionBudget {
     PodDisruptionBudget {
-        metadata: meta(app, &app.name, "web"),
+        metadata: meta(app, name, component),
         spec: Some(PodDisruptionBudgetSpec {
             max_unavailable: Some(IntOrString::Int(1)),
-            selector: Some(selector(app, "web")),
+            selector: Some(selector(app, component)),
             unhealthy_pod_eviction_policy: Some("AlwaysAllow".to_owned()),
             ..PodDisruptionBudgetSpec::default()
         }),
@@ -1094,7 +1100,11 @@ fn base_objects(app: &App<'_>, ns: &str) -> Result<Vec<(String, Value)>, Error> 
     if let Some(h) = hpa(app) {
         push("hpa.yaml".into(), "HorizontalPodAutoscaler", v(&h))?;
     }
-    push("pdb.yaml".into(), "PodDisruptionBudget", v(&pdb(app)))?;
+    push(
+        "pdb.yaml".into(),
+        "PodDisruptionBudget",
+        v(&pdb(app, &app.name, "web")),
+    )?;
     push(
         "networkpolicy.yaml".into(),
         "NetworkPolicy",
@@ -1105,6 +1115,11 @@ fn base_objects(app: &App<'_>, ns: &str) -> Result<Vec<(String, Value)>, Error> 
             format!("worker-{name}.yaml"),
             "Deployment",
             v(&worker(app, name.as_str(), w)),
+        )?;
+        push(
+            format!("worker-{name}-pdb.yaml"),
+            "PodDisruptionBudget",
+            v(&pdb(app, &format!("{}-{name}", app.name), name.as_str())),
         )?;
     }
     for (name, acc) in &app.spec.accessories {
@@ -1221,6 +1236,13 @@ fn overlay(app: &App<'_>, env: &str) -> Result<Kustomization, Error> {
         "metadata": { "name": app.name },
         "spec": { "replicas": web_replicas(app) },
     });
+    let workers = app.spec.workers.iter().map(|(name, w)| {
+        json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": { "name": format!("{}-{name}", app.name) },
+            "spec": { "replicas": w.replicas },
+        })
+    });
     let config = json!({
         "apiVersion": "v1", "kind": "ConfigMap",
         "metadata": { "name": app.config_name() },
@@ -1243,13 +1265,13 @@ fn overlay(app: &App<'_>, env: &str) -> Result<Kustomization, Error> {
         })],
         resources: vec!["../../base".to_owned()],
         images: vec![image_entry(app)],
-        patches: vec![
-            patch(&replicas),
-            patch(&config),
-            json!({
+        patches: [patch(&replicas), patch(&config)]
+            .into_iter()
+            .chain(workers.map(|w| patch(&w)))
+            .chain([json!({
                 "target": { "kind": "Namespace", "name": namespace["metadata"]["name"] },
                 "patch": yaml::document(&rename_ns),
-            }),
-        ],
+            })])
+            .collect(),
     })
 }

@@ -16,7 +16,8 @@ pub fn hello() -> Spec {
     toml::from_str(text).expect("the demo spec deserialises")
 }
 
-/// The demo spec resolved for an environment: production runs more replicas and logs less.
+/// The demo spec resolved for an environment: production runs more replicas (web and
+/// workers) and logs less.
 pub fn hello_for(env: &str) -> Spec {
     let mut spec = hello();
     if env == "production" {
@@ -24,6 +25,9 @@ pub fn hello_for(env: &str) -> Spec {
         spec.env
             .insert("LOG_LEVEL".parse().expect("name"), "warn".to_owned());
         spec.autoscale.as_mut().expect("autoscale").min_replicas = 3;
+        for worker in spec.workers.values_mut() {
+            worker.replicas = 2;
+        }
     }
     spec
 }

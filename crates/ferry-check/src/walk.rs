@@ -292,18 +292,29 @@ fn load(kind: FileKind, path: PathBuf, text: String) -> Loaded {
 }
 
 pub(crate) fn check_loaded(files: Vec<Loaded>, opts: &CheckOptions) -> Report {
-    let mut per_file: Vec<Vec<Finding>> = par_map(&files, |f| {
-        crate::raw_findings(f.kind, &f.text, opts, f.has_dockerignore, false)
+    // Kubernetes files are loaded once and kept for the cross-object pass.
+    let checked: Vec<(Vec<Finding>, Option<crate::yaml::Stream>)> = par_map(&files, |f| {
+        if f.kind == FileKind::Kubernetes {
+            let stream = crate::yaml::load(&f.text);
+            let mut v = crate::kubernetes::check_stream(&stream, opts);
+            v.extend(crate::secrets::scan(&f.text, f.kind));
+            (v, Some(stream))
+        } else {
+            (
+                crate::raw_findings(f.kind, &f.text, opts, f.has_dockerignore, false),
+                None,
+            )
+        }
     });
-    // Cross-object checks need every Kubernetes document at once.
-    let k8s: Vec<(usize, &str)> = files
+    let (mut per_file, streams): (Vec<Vec<Finding>>, Vec<Option<crate::yaml::Stream>>) =
+        checked.into_iter().unzip();
+    let k8s: Vec<(usize, &crate::yaml::Stream)> = streams
         .iter()
         .enumerate()
-        .filter(|(_, f)| f.kind == FileKind::Kubernetes)
-        .map(|(i, f)| (i, f.text.as_str()))
+        .filter_map(|(i, s)| s.as_ref().map(|s| (i, s)))
         .collect();
     let mut cross: Vec<Vec<Finding>> = vec![Vec::new(); files.len()];
-    for (idx, finding) in crate::kubernetes::check_cross(&k8s, opts) {
+    for (idx, finding) in crate::kubernetes::check_cross_streams(&k8s, opts) {
         cross[idx].push(finding);
     }
     for (i, extra) in cross.into_iter().enumerate() {

@@ -12,9 +12,13 @@ use crate::{CheckOptions, Finding, yaml};
 
 /// Per-file checks: YAML syntax, duplicate keys, schema, names and labels, workload rules.
 pub fn check_file(text: &str, opts: &CheckOptions) -> Vec<Finding> {
-    let stream = yaml::load(text);
-    let mut out = crate::compose::yaml_findings(&stream);
-    let objects = object::objects(&stream, 0, &mut out);
+    check_stream(&yaml::load(text), opts)
+}
+
+/// [`check_file`] on an already loaded stream.
+pub fn check_stream(stream: &yaml::Stream, opts: &CheckOptions) -> Vec<Finding> {
+    let mut out = crate::compose::yaml_findings(stream);
+    let objects = object::objects(stream, 0, &mut out);
     for o in &objects {
         object::validate(o, opts, &mut out);
         workload::check(o, opts, &mut out);
@@ -56,6 +60,15 @@ fn literal_secrets(o: &object::Object<'_>, out: &mut Vec<Finding>) {
 pub fn check_cross(files: &[(usize, &str)], opts: &CheckOptions) -> Vec<(usize, Finding)> {
     let streams: Vec<(usize, yaml::Stream)> =
         files.iter().map(|(i, t)| (*i, yaml::load(t))).collect();
+    let refs: Vec<(usize, &yaml::Stream)> = streams.iter().map(|(i, s)| (*i, s)).collect();
+    check_cross_streams(&refs, opts)
+}
+
+/// [`check_cross`] on already loaded streams.
+pub fn check_cross_streams(
+    streams: &[(usize, &yaml::Stream)],
+    opts: &CheckOptions,
+) -> Vec<(usize, Finding)> {
     let mut sink = Vec::new();
     let objects: Vec<object::Object<'_>> = streams
         .iter()

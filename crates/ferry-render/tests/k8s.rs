@@ -344,3 +344,85 @@ fn checkov_finds_nothing_beyond_documented_choices() {
         "checkov scanned too little ({passed} checks):\n{report}"
     );
 }
+
+/// Every strategy, with and without Argo, with and without routes and accessories: each
+/// overlay builds and validates strictly (a matrix over the shapes a spec can take).
+#[test]
+fn every_strategy_shape_builds_and_validates() {
+    use ferry_spec::{BlueGreen, StrategyKind};
+    let mut cases = Vec::new();
+    for kind in [
+        StrategyKind::Rolling,
+        StrategyKind::BlueGreen,
+        StrategyKind::Canary,
+    ] {
+        for (rollouts, bare) in [
+            (ferry_render::RolloutsMode::Auto, false),
+            (ferry_render::RolloutsMode::None, false),
+            (ferry_render::RolloutsMode::Auto, true),
+        ] {
+            let mut spec = common::hello_for("staging");
+            spec.strategy.kind = kind;
+            if kind == StrategyKind::BlueGreen {
+                spec.strategy.blue_green = Some(BlueGreen {
+                    auto_promote: false,
+                    ..BlueGreen::default()
+                });
+            }
+            if bare {
+                // No routes, accessories, workers, secrets or autoscaling: the minimal app.
+                let web = spec.web.as_mut().expect("web");
+                web.routes.clear();
+                web.health = None;
+                spec.accessories.clear();
+                spec.workers.clear();
+                spec.secrets.clear();
+                spec.autoscale = None;
+            }
+            let opts = ferry_render::RenderOptions {
+                rollouts,
+                ..common::options()
+            };
+            let r = ferry_render::render(Target::K8s, &spec, Some("staging"), &opts)
+                .unwrap_or_else(|e| panic!("{kind:?} {rollouts:?} bare={bare}: {e}"));
+            cases.push((format!("{kind:?}-{rollouts:?}-bare{bare}"), r));
+        }
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut all = String::new();
+    for (name, r) in &cases {
+        let root = dir.path().join(name);
+        write(&root, r);
+        all.push_str(&tool_ok(
+            "kubectl",
+            &[
+                "kustomize",
+                root.join("overlays/staging").to_str().expect("utf-8"),
+            ],
+            "kubectl",
+        ));
+        all.push_str("---\n");
+        let rollout = r.get("base/rollout.yaml");
+        let argo = !name.starts_with("Rolling") && !name.contains("-None-");
+        assert_eq!(rollout.is_some(), argo, "{name}");
+        if name.starts_with("BlueGreen") && argo {
+            let text = rollout.expect("rollout");
+            assert!(text.contains("previewService: hello-preview"), "{text}");
+            assert!(text.contains("autoPromotionEnabled: false"), "{text}");
+            assert!(r.get("base/service-preview.yaml").is_some(), "{name}");
+        }
+    }
+    let file = dir.path().join("all.yaml");
+    std::fs::write(&file, all).expect("write");
+    tool_ok(
+        "kubernetes-validate",
+        &[
+            "--strict",
+            "--quiet",
+            "-k",
+            KUBERNETES_VERSION,
+            file.to_str().expect("utf-8"),
+        ],
+        "the PyPI package kubernetes-validate",
+    );
+}

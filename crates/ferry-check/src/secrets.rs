@@ -253,9 +253,82 @@ pub fn scan(text: &str, kind: FileKind) -> Vec<Finding> {
                 Span::on_line(line_no, col(start), name.len() as u32),
                 format!("`{name}` is assigned a hard-coded secret ({})", mask(value)),
             ));
+        } else if let Some((name, value, start)) = assignment(line)
+            && high_entropy_key(name, value)
+            && !out.iter().any(|f| f.line == line_no)
+        {
+            let v = value.trim().trim_matches(|c| c == '"' || c == '\'');
+            let vstart = line[start..].find(v).map_or(start, |i| start + i);
+            out.push(
+                Finding::new(
+                    "SEC001",
+                    Span::on_line(line_no, col(vstart), v.chars().count() as u32),
+                    format!(
+                        "`{name}` holds a high-entropy literal that looks like a credential ({})",
+                        mask(v)
+                    ),
+                )
+                .with_hint("load it from a secret store or the environment"),
+            );
         }
     }
     out
+}
+
+/// Shannon entropy in bits per character.
+fn entropy(s: &str) -> f64 {
+    let mut counts = std::collections::HashMap::new();
+    for c in s.chars() {
+        *counts.entry(c).or_insert(0usize) += 1;
+    }
+    let n = s.chars().count() as f64;
+    counts
+        .values()
+        .map(|&k| {
+            let p = k as f64 / n;
+            -p * p.log2()
+        })
+        .sum()
+}
+
+/// A key-like name (`*KEY*`, `*SECRET*`, `*TOKEN*`, ...) with a long random-looking literal:
+/// letters and digits mixed, at least 20 characters, more than 3.5 bits of entropy per
+/// character. Checksums, fingerprints and public keys are not credentials.
+fn high_entropy_key(name: &str, value: &str) -> bool {
+    let u = name.to_ascii_uppercase();
+    let keyish = ["KEY", "SECRET", "TOKEN", "PASS", "CREDENTIAL", "AUTH"]
+        .iter()
+        .any(|w| u.contains(w));
+    let public = [
+        "SHA",
+        "HASH",
+        "CHECKSUM",
+        "FINGERPRINT",
+        "GPG",
+        "PGP",
+        "PUBLIC",
+        "PUB_KEY",
+        "_ID",
+        "KEYRING",
+        "KEYSERVER",
+        "KEY_URL",
+        "KEY_FILE",
+        "KEY_PATH",
+    ]
+    .iter()
+    .any(|w| u.contains(w));
+    let v = value.trim().trim_matches(|c| c == '"' || c == '\'');
+    let token_chars = v
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '=' | '_' | '-' | '.'));
+    let mixed = v.chars().any(|c| c.is_ascii_digit()) && v.chars().any(|c| c.is_ascii_alphabetic());
+    keyish
+        && !public
+        && v.len() >= 20
+        && token_chars
+        && mixed
+        && !v.starts_with('$')
+        && entropy(v) > 3.5
 }
 
 fn jwt(line: &str) -> Option<(usize, usize)> {
@@ -347,6 +420,32 @@ mod tests {
         assert_eq!(f.len(), 1);
         assert!(!f[0].message.contains("hunter2"));
         assert!(scan("DB_PASSWORD_FILE=/run/secrets/db\n", FileKind::Other).is_empty());
+    }
+
+    #[test]
+    fn high_entropy_keys_but_not_checksums() {
+        let f = scan(
+            "STRIPE_KEY=q8Zr4Lw0Pm2Xv7Tb9Nc3Hs6Jd1Kf5Ga\n",
+            FileKind::Dockerfile,
+        );
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!((f[0].rule, f[0].column), ("SEC001", 12));
+        assert!(!f[0].message.contains("q8Zr4Lw0Pm2Xv7Tb9Nc3Hs6Jd1Kf5Ga"));
+        assert!(
+            scan(
+                "PYTHON_SHA256 c54d9b9bbb8a36e6489363ddd01139707fd781d72f1f9e90c7ec65d0061368e0\n",
+                FileKind::Dockerfile
+            )
+            .is_empty()
+        );
+        assert!(
+            scan(
+                "GPG_KEY=7169605F62C751356D054A26A821E680E5FA6305\n",
+                FileKind::Dockerfile
+            )
+            .is_empty()
+        );
+        assert!(scan("CACHE_KEY=v1\n", FileKind::Other).is_empty());
     }
 
     #[test]

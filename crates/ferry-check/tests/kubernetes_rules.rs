@@ -408,3 +408,14 @@ fn objects_without_kind_are_reported_plain_values_are_not() {
     );
     assert!(run("replicaCount: 2\nimage: {tag: 1.0}\n").is_empty());
 }
+
+#[test]
+fn object_names_follow_their_kinds_rules() {
+    let svc =
+        "apiVersion: v1\nkind: Service\nmetadata: {name: web.v2}\nspec: {ports: [{port: 80}]}\n";
+    assert_eq!(fired(svc, "K8S005")[0].line, 3);
+    let cm = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: web.v2}\n";
+    assert!(fired(cm, "K8S005").is_empty());
+    let unnamed = "apiVersion: v1\nkind: ConfigMap\nmetadata: {labels: {a: b}}\n";
+    assert_eq!(fired(unnamed, "K8S003").len(), 1);
+}

@@ -164,6 +164,23 @@ pub fn is_dns_subdomain(s: &str) -> bool {
         })
 }
 
+/// DNS-1123 label (or DNS-1035 when `letter_first`): ≤ 63 lowercase alphanumerics and `-`,
+/// alphanumeric at both ends.
+fn is_dns_label(s: &str, letter_first: bool) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !s.ends_with('-')
+        && s.chars().next().is_some_and(|c| {
+            if letter_first {
+                c.is_ascii_lowercase()
+            } else {
+                c.is_ascii_alphanumeric()
+            }
+        })
+}
+
 fn is_label_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 63
@@ -347,14 +364,31 @@ pub(crate) fn validate(o: &Object<'_>, opts: &CheckOptions, out: &mut Vec<Findin
             }
         },
     }
-    if let Some(n) = o.root.path(&["metadata", "name"])
+    let name_node = o.root.path(&["metadata", "name"]);
+    if let Some(n) = name_node
         && let Some(name) = n.as_str()
         && !name.contains("{{")
-        && !is_dns_subdomain(name)
     {
+        // Services (and Namespaces) need a DNS-1035/1123 label: no dots, ≤ 63 characters.
+        let label_only = matches!(o.kind.as_str(), "Service" | "Namespace");
+        if label_only && !is_dns_label(name, o.kind == "Service") {
+            out.push(
+                Finding::new("K8S005", n.span(), format!("invalid {} name `{name}`", o.kind))
+                    .with_hint("use ≤ 63 lowercase alphanumerics and `-`, no dots (a Service name must start with a letter)"),
+            );
+        } else if !is_dns_subdomain(name) {
+            out.push(
+                Finding::new("K8S005", n.span(), format!("invalid object name `{name}`"))
+                    .with_hint("names are lowercase alphanumerics, `-` and `.`, ≤ 253 characters"),
+            );
+        }
+    }
+    let generate = o.root.path(&["metadata", "generateName"]).is_some();
+    if name_node.is_none() && !generate && !o.api_version.starts_with("kustomize.config.k8s.io/") {
+        let at = o.root.get("metadata").map_or(o.root.span(), Node::span);
         out.push(
-            Finding::new("K8S005", n.span(), format!("invalid object name `{name}`"))
-                .with_hint("names are lowercase alphanumerics, `-` and `.`, ≤ 253 characters"),
+            Finding::new("K8S003", at, format!("{} has no `metadata.name`", o.kind))
+                .with_hint("every object needs metadata.name (or metadata.generateName)"),
         );
     }
     check_labels(o.root.path(&["metadata", "labels"]), "label", out);

@@ -809,6 +809,8 @@ pub fn explain(id: &str) -> Option<String> {
             indent(bad),
             indent(good)
         ));
+    } else if let Some((_, good)) = FIXED.iter().find(|(id, _)| *id == r.id) {
+        s.push_str(&format!("\nfixed:\n{}", indent(good)));
     }
     s.push_str(&format!(
         "\nsuppress one occurrence with `# ferry:ignore {} <reason>`; docs: {}\n",
@@ -817,6 +819,176 @@ pub fn explain(id: &str) -> Option<String> {
     ));
     Some(s)
 }
+
+/// A fixed example for compose, Kubernetes, YAML and secret rules (Dockerfile rules use
+/// [`crate::dockerfile::EXAMPLES`], which also show the violation).
+static FIXED: &[(&str, &str)] = &[
+    (
+        "CP001",
+        "services:\n  web:\n    healthcheck:            # not `helthcheck`\n      test: [\"CMD\", \"/app\", \"health\"]\n",
+    ),
+    (
+        "CP002",
+        "services:\n  web:\n    mem_limit: 512m         # a string or a number, not a list\n",
+    ),
+    (
+        "CP003",
+        "services:\n  web:\n    healthcheck:\n      test: [\"CMD\", \"curl\", \"-f\", \"http://localhost:8080/health\"]\n      interval: 10s\n      retries: 3\n",
+    ),
+    (
+        "CP004",
+        "services:\n  web:\n    deploy:\n      resources:\n        limits: {memory: 512M, cpus: \"1.0\"}\n",
+    ),
+    ("CP005", "services:\n  db:\n    image: postgres:16.4\n"),
+    (
+        "CP006",
+        "services:\n  web:\n    cap_add: [NET_BIND_SERVICE]   # instead of privileged: true\n",
+    ),
+    (
+        "CP007",
+        "services:\n  web:\n    ports: [\"8080:8080\"]        # instead of network_mode: host\n",
+    ),
+    (
+        "CP008",
+        "services:\n  web:\n    depends_on:\n      db: {condition: service_healthy}\n",
+    ),
+    (
+        "CP009",
+        "services:\n  db:\n    ports: [\"127.0.0.1:5432:5432\"]   # or no ports at all\n",
+    ),
+    (
+        "CP010",
+        "services:\n  web:\n    networks: [front]\nnetworks:\n  front: {}\n",
+    ),
+    ("CP011", "services:\n  web:\n    restart: unless-stopped\n"),
+    (
+        "CP012",
+        "services:\n  web:\n    image: registry.example/web:1.4.2\n",
+    ),
+    (
+        "K8S001",
+        "spec:\n  replicas: 3               # not `replica`\n",
+    ),
+    (
+        "K8S002",
+        "spec:\n  replicas: 3               # a number, not \"3\"\n",
+    ),
+    (
+        "K8S003",
+        "spec:\n  selector:\n    matchLabels: {app: web}\n",
+    ),
+    (
+        "K8S004",
+        "resources:\n  limits: {memory: 1Gi}     # not 1Gb\n",
+    ),
+    (
+        "K8S005",
+        "metadata:\n  name: web-v2              # lowercase, `-`, no `_`\n",
+    ),
+    (
+        "K8S006",
+        "# pass crd_schema_dirs with <kind>_<version>.json for custom resources\n",
+    ),
+    (
+        "K8S007",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: web-config}\n",
+    ),
+    (
+        "K8S010",
+        "resources:\n  requests: {cpu: 100m, memory: 128Mi}\n  limits: {memory: 256Mi}\n",
+    ),
+    (
+        "K8S011",
+        "readinessProbe: {httpGet: {path: /ready, port: http}}\nlivenessProbe: {httpGet: {path: /health, port: http}}\n",
+    ),
+    (
+        "K8S012",
+        "securityContext: {runAsNonRoot: true, runAsUser: 10001}\n",
+    ),
+    (
+        "K8S013",
+        "securityContext: {readOnlyRootFilesystem: true}\nvolumeMounts: [{name: tmp, mountPath: /tmp}]\n",
+    ),
+    (
+        "K8S014",
+        "securityContext: {allowPrivilegeEscalation: false}\n",
+    ),
+    (
+        "K8S015",
+        "securityContext:\n  capabilities: {drop: [ALL], add: [NET_BIND_SERVICE]}\n",
+    ),
+    ("K8S016", "securityContext: {privileged: false}\n"),
+    (
+        "K8S017",
+        "volumes: [{name: data, persistentVolumeClaim: {claimName: web-data}}]\n",
+    ),
+    (
+        "K8S018",
+        "spec:\n  hostNetwork: false         # the default; use a Service for traffic\n",
+    ),
+    (
+        "K8S019",
+        "image: registry.example/web:1.4.2   # or @sha256:...\n",
+    ),
+    ("K8S020", "spec:\n  replicas: 2\n"),
+    (
+        "K8S021",
+        "apiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata: {name: web}\nspec:\n  maxUnavailable: 1\n  selector: {matchLabels: {app: web}}\n",
+    ),
+    (
+        "K8S022",
+        "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: default-deny}\nspec:\n  podSelector: {}\n  policyTypes: [Ingress, Egress]\n",
+    ),
+    (
+        "K8S023",
+        "topologySpreadConstraints:\n  - {maxSkew: 1, topologyKey: kubernetes.io/hostname, whenUnsatisfiable: ScheduleAnyway, labelSelector: {matchLabels: {app: web}}}\n",
+    ),
+    (
+        "K8S030",
+        "selector: {matchLabels: {app: web}}\ntemplate:\n  metadata: {labels: {app: web}}\n",
+    ),
+    (
+        "K8S031",
+        "kind: Service\nspec:\n  selector: {app: web}       # equal to the pod template labels\n",
+    ),
+    (
+        "K8S032",
+        "ports: [{port: 80, targetPort: http}]   # `http` is a containerPort name\n",
+    ),
+    (
+        "K8S033",
+        "backend: {service: {name: web, port: {number: 80}}}   # an existing Service port\n",
+    ),
+    (
+        "K8S034",
+        "scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: web}\n",
+    ),
+    (
+        "K8S035",
+        "envFrom: [{configMapRef: {name: web-config}}]   # defined in the same set\n",
+    ),
+    (
+        "K8S036",
+        "spec:\n  selector: {matchLabels: {app: web}}   # matches a pod template\n",
+    ),
+    (
+        "YML001",
+        "key: [a, b]                 # brackets and quotes balanced\n",
+    ),
+    (
+        "YML002",
+        "env:\n  LOG_LEVEL: info            # each key once\n",
+    ),
+    (
+        "SEC001",
+        "env:\n  - name: API_TOKEN\n    valueFrom: {secretKeyRef: {name: api, key: token}}\n",
+    ),
+    (
+        "SEC002",
+        "volumes: [{name: tls, secret: {secretName: web-tls}}]\n",
+    ),
+    ("SEC003", "environment:\n  DB_PASSWORD: ${DB_PASSWORD}\n"),
+];
 
 fn indent(text: &str) -> String {
     text.lines().map(|l| format!("    {l}\n")).collect()
@@ -831,5 +1003,21 @@ mod tests {
         assert!(e.contains("DL3006, DL3007"));
         assert!(e.contains("reported:\n    FROM debian\n"), "{e}");
         assert!(super::explain("XX999").is_none());
+        assert!(
+            super::explain("K8S010")
+                .expect("known")
+                .contains("fixed:\n    resources:")
+        );
+    }
+
+    #[test]
+    fn every_rule_except_suppression_hygiene_has_an_example() {
+        for r in super::RULES
+            .iter()
+            .filter(|r| !r.id.starts_with("FER") && r.id != "DF027")
+        {
+            let e = super::explain(r.id).expect("known");
+            assert!(e.contains("fixed:"), "no example for {}", r.id);
+        }
     }
 }

@@ -121,3 +121,20 @@ fn onbuild_content_is_linted_but_does_not_count_as_this_stages_cmd() {
     assert!(fired(text, "DF016").is_empty());
     assert_eq!(fired(text, "DF018").len(), 1);
 }
+
+#[test]
+fn an_unknown_target_is_reported() {
+    let opts = CheckOptions {
+        target: Some("prod".into()),
+        ..CheckOptions::default()
+    };
+    let f = check_source(
+        FileKind::Dockerfile,
+        "Dockerfile",
+        "FROM alpine:3.20 AS build\nFROM alpine:3.20 AS final\n",
+        &opts,
+    );
+    let t: Vec<_> = f.iter().filter(|f| f.rule == "DF000").collect();
+    assert_eq!(t.len(), 1, "{f:#?}");
+    assert_eq!(t[0].hint.as_deref(), Some("stages: build, final"));
+}

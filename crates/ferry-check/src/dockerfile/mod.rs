@@ -17,6 +17,29 @@ pub fn check(text: &str, opts: &CheckOptions, has_dockerignore: Option<bool>) ->
     let df = parse::parse(text);
     let graph = stage::build(&df, &opts.build_args, opts.target.as_deref());
     let mut out = df.errors.clone();
+    if let (Some(t), None, Some(first)) = (
+        opts.target.as_deref(),
+        graph.target,
+        df.instructions.first(),
+    ) {
+        let names: Vec<&str> = graph
+            .stages
+            .iter()
+            .filter_map(|s| s.name.as_deref())
+            .collect();
+        out.push(
+            Finding::new(
+                "DF000",
+                first.span(),
+                format!("--target `{t}` names no stage of this Dockerfile"),
+            )
+            .with_hint(if names.is_empty() {
+                "this Dockerfile has no named stages".to_string()
+            } else {
+                format!("stages: {}", names.join(", "))
+            }),
+        );
+    }
     out.extend(lint::lint(&df, &graph, has_dockerignore));
     out
 }

@@ -85,6 +85,8 @@ CONF
 haproxy -f "$WORK/haproxy.cfg" -db & HAPROXY_PID=$!; PIDS+=($HAPROXY_PID)
 
 cat > "$WORK/ferry.toml" <<CONF
+threads = $(nproc)
+
 [[listeners]]
 addr = "127.0.0.1:$FERRY_PORT"
 

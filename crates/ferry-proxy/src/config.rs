@@ -17,6 +17,10 @@ use crate::weight::Weight;
 pub struct ProxyConfig {
     /// Client-facing listeners.
     pub listeners: Vec<ListenerConfig>,
+    /// Serving threads, each with its own single-threaded runtime and its own
+    /// SO_REUSEPORT socket per listener; 0 serves on the caller's tokio runtime.
+    #[serde(default)]
+    pub threads: usize,
     /// Certificates served on TLS listeners, chosen by SNI.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub certificates: Vec<CertificateConfig>,
@@ -339,6 +343,7 @@ impl ProxyConfig {
                 tls: false,
                 redirect_https_port: None,
             }],
+            threads: 0,
             certificates: Vec::new(),
             admin: None,
             timeouts: Timeouts::default(),

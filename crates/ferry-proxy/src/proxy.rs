@@ -120,16 +120,35 @@ pub async fn start(config: ProxyConfig) -> Result<RunningProxy, Error> {
     } else {
         None
     };
+    // Without threads, listeners run on the caller's runtime. With threads,
+    // each listener is bound once per thread with SO_REUSEPORT and every thread
+    // runs its own single-threaded runtime: a connection and its upstream
+    // connections then live on one thread (no work stealing, no cross-thread
+    // wake-ups), like nginx workers.
+    let threads = config.threads;
     let mut listeners = Vec::new();
+    let mut per_thread: Vec<Vec<(ListenerConfig, std::net::TcpListener)>> =
+        (0..threads).map(|_| Vec::new()).collect();
+    let mut addrs = Vec::new();
     for l in &config.listeners {
-        let listener = TcpListener::bind(l.addr)
-            .await
-            .map_err(|source| Error::Bind {
-                addr: l.addr,
-                source,
-            })?;
-        let local = listener.local_addr().map_err(Error::Io)?;
-        listeners.push((l.clone(), listener, local));
+        let bind_err = |source| Error::Bind {
+            addr: l.addr,
+            source,
+        };
+        if threads == 0 {
+            let listener = TcpListener::bind(l.addr).await.map_err(bind_err)?;
+            addrs.push(listener.local_addr().map_err(Error::Io)?);
+            listeners.push((l.clone(), listener));
+        } else {
+            let first = bind_reuseport(l.addr).map_err(bind_err)?;
+            let local = first.local_addr().map_err(Error::Io)?;
+            addrs.push(local);
+            per_thread[0].push((l.clone(), first.into_std().map_err(Error::Io)?));
+            for set in per_thread.iter_mut().skip(1) {
+                let more = bind_reuseport(local).map_err(bind_err)?;
+                set.push((l.clone(), more.into_std().map_err(Error::Io)?));
+            }
+        }
     }
     let (shutdown, _) = watch::channel(false);
     let shared = Arc::new(Shared {
@@ -174,16 +193,54 @@ pub async fn start(config: ProxyConfig) -> Result<RunningProxy, Error> {
         header_timeout: config.timeouts.header_read.0,
     });
 
-    let mut addrs = Vec::new();
     let mut accept_tasks = Vec::new();
-    for (cfg, listener, local) in listeners {
-        addrs.push(local);
+    for (cfg, listener) in listeners {
         accept_tasks.push(tokio::spawn(accept_loop(
             Arc::clone(&shared),
             Arc::clone(&proto),
             cfg,
             listener,
         )));
+    }
+    let mut thread_done = Vec::new();
+    for (i, set) in per_thread.into_iter().enumerate() {
+        let (shared, proto) = (Arc::clone(&shared), Arc::clone(&proto));
+        let (done, done_rx) = tokio::sync::oneshot::channel::<()>();
+        thread_done.push(done_rx);
+        std::thread::Builder::new()
+            .name(format!("ferry-proxy-{i}"))
+            .spawn(move || {
+                let rt = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot start a proxy thread runtime");
+                        return;
+                    }
+                };
+                rt.block_on(async move {
+                    let mut tasks = Vec::new();
+                    for (cfg, std_listener) in set {
+                        match TcpListener::from_std(std_listener) {
+                            Ok(l) => tasks.push(tokio::spawn(accept_loop(
+                                Arc::clone(&shared),
+                                Arc::clone(&proto),
+                                cfg,
+                                l,
+                            ))),
+                            Err(e) => tracing::error!(error = %e, "cannot register a listener"),
+                        }
+                    }
+                    for t in tasks {
+                        let _ = t.await;
+                    }
+                    wait_connections(&shared).await;
+                });
+                let _ = done.send(());
+            })
+            .map_err(Error::Io)?;
     }
     let admin = match &config.admin {
         Some(a) => {
@@ -214,22 +271,44 @@ pub async fn start(config: ProxyConfig) -> Result<RunningProxy, Error> {
         for t in accept_tasks {
             let _ = t.await;
         }
-        let deadline = tokio::time::Instant::now() + waiter.shutdown_timeout;
-        loop {
-            let notified = waiter.connections_done.notified();
-            if waiter.connections.load(Ordering::Acquire) == 0 {
-                break;
-            }
-            if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                tracing::warn!(
-                    open = waiter.connections.load(Ordering::Acquire),
-                    "shutdown deadline passed with connections open"
-                );
-                break;
-            }
+        wait_connections(&waiter).await;
+        for d in thread_done {
+            let _ = d.await;
         }
     });
     Ok(RunningProxy { handle, task })
+}
+
+/// Waits until every client connection has closed or the shutdown deadline passes.
+async fn wait_connections(shared: &Shared) {
+    let deadline = tokio::time::Instant::now() + shared.shutdown_timeout;
+    loop {
+        let notified = shared.connections_done.notified();
+        if shared.connections.load(Ordering::Acquire) == 0 {
+            return;
+        }
+        if tokio::time::timeout_at(deadline, notified).await.is_err() {
+            tracing::warn!(
+                open = shared.connections.load(Ordering::Acquire),
+                "shutdown deadline passed with connections open"
+            );
+            return;
+        }
+    }
+}
+
+/// A listening socket that other sockets (threads, or a new proxy process taking
+/// over) may bind too.
+fn bind_reuseport(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.set_reuseport(true)?;
+    socket.bind(addr)?;
+    socket.listen(1024)
 }
 
 /// Runs the proxy until `shutdown` completes, then shuts down gracefully.

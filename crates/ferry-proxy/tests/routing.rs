@@ -365,3 +365,47 @@ async fn keep_alive_pool_reuses_backend_connections() {
         "sequential requests share one backend connection"
     );
 }
+
+#[tokio::test]
+async fn threaded_mode_splits_exactly_and_shuts_down() {
+    let v1 = backend("v1").await;
+    let v2 = backend("v2").await;
+    let mut cfg = ProxyConfig::weighted(
+        any_port(),
+        vec![
+            ("v1".into(), w(30), vec![v1.addr]),
+            ("v2".into(), w(70), vec![v2.addr]),
+        ],
+    );
+    cfg.threads = 2;
+    let proxy = ferry_proxy::start(cfg).await.expect("start");
+    let addr = proxy.handle.listen_addrs()[0];
+    // Four clients, so connections land on both threads.
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        tasks.push(tokio::spawn(async move {
+            let c = client();
+            let mut v1 = 0u32;
+            for _ in 0..250 {
+                let (status, rev, _) = get(&c, addr, "/", &[]).await;
+                assert_eq!(status, 200);
+                v1 += u32::from(rev.as_deref() == Some("v1"));
+            }
+            v1
+        }));
+    }
+    let mut total_v1 = 0;
+    for t in tasks {
+        total_v1 += t.await.expect("client");
+    }
+    assert_eq!(
+        total_v1, 300,
+        "30% of 1000 requests, exactly, across threads"
+    );
+    proxy.handle.shutdown();
+    proxy.wait().await;
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "every thread closed its listener"
+    );
+}

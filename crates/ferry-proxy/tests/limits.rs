@@ -1,0 +1,112 @@
+//! Client-side limits: slowloris header timeout, oversized heads (431) and bodies (413).
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use common::{backend, client, get};
+use ferry_proxy::ProxyConfig;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+fn any_port() -> SocketAddr {
+    "127.0.0.1:0".parse().expect("addr")
+}
+
+/// Sends `req` and returns the status code of the first response line.
+async fn raw_status(addr: SocketAddr, req: &[u8]) -> u16 {
+    let mut s = TcpStream::connect(addr).await.expect("connect");
+    s.write_all(req).await.expect("write");
+    let mut buf = vec![0u8; 4096];
+    let mut got = Vec::new();
+    while !got.windows(2).any(|w| w == b"\r\n") {
+        let n = s.read(&mut buf).await.expect("read");
+        assert!(n > 0, "connection closed without a response");
+        got.extend_from_slice(&buf[..n]);
+    }
+    let line = String::from_utf8_lossy(&got);
+    line.split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .expect("status code")
+}
+
+#[tokio::test]
+async fn slow_header_senders_are_cut_at_the_header_timeout_and_others_are_served() {
+    let b = backend("b").await;
+    let mut cfg = ProxyConfig::single(any_port(), b.addr);
+    cfg.timeouts.header_read = Duration::from_millis(300).into();
+    let proxy = ferry_proxy::start(cfg).await.expect("start");
+    let addr = proxy.handle.listen_addrs()[0];
+
+    let slow = TcpStream::connect(addr).await.expect("connect");
+    let (mut rd, mut wr) = slow.into_split();
+    // One byte every 50 ms of a head that never ends, for at most 10 s.
+    let writer = tokio::spawn(async move {
+        wr.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+            .await
+            .ok();
+        for _ in 0..200 {
+            if wr.write_all(b"a").await.is_err() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        false
+    });
+    // Meanwhile a normal client is served.
+    let (status, _, body) = get(&client(), addr, "/", &[]).await;
+    assert_eq!((status.as_u16(), body.as_str()), (200, "b"));
+    let mut buf = [0u8; 512];
+    let closed = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match rd.read(&mut buf).await {
+                Ok(0) | Err(_) => return true,
+                Ok(_) => continue, // a 408 before the close is fine
+            }
+        }
+    })
+    .await
+    .unwrap_or(false);
+    assert!(closed, "the slow connection was not closed");
+    writer.abort();
+    assert_eq!(
+        b.hits.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "the slow request never reached the backend"
+    );
+}
+
+#[tokio::test]
+async fn oversized_head_gets_431_and_oversized_body_gets_413() {
+    let b = backend("b").await;
+    let mut cfg = ProxyConfig::single(any_port(), b.addr);
+    cfg.limits.max_header_bytes = 16 * 1024;
+    cfg.limits.max_body_bytes = 1000;
+    let proxy = ferry_proxy::start(cfg).await.expect("start");
+    let addr = proxy.handle.listen_addrs()[0];
+
+    let big = format!(
+        "GET / HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(64 * 1024)
+    );
+    assert_eq!(raw_status(addr, big.as_bytes()).await, 431);
+
+    let post = format!(
+        "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2000\r\n\r\n{}",
+        "b".repeat(2000)
+    );
+    assert_eq!(raw_status(addr, post.as_bytes()).await, 413);
+
+    let ok = format!(
+        "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n{}",
+        "c".repeat(10)
+    );
+    assert_eq!(raw_status(addr, ok.as_bytes()).await, 200);
+    assert_eq!(
+        b.hits.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "only the valid request reached the backend"
+    );
+}

@@ -88,7 +88,7 @@ fn a_promotion_changes_only_the_image_line_and_commits_it() {
     );
     let diff = git(repo.path(), &["show", "--format=", "-U0", "HEAD"]);
     assert!(
-        diff.contains("-    newTag: v1") && diff.contains(&format!("+    digest: \"{digest}\"")),
+        diff.contains("-    newTag: v1") && diff.contains(&format!("+    digest: {digest}")),
         "{diff}"
     );
 }

@@ -90,7 +90,7 @@ pub static RULES: &[Rule] = &[
         "DF005",
         "apt-lists-not-removed",
         W,
-        "Remove `/var/lib/apt/lists` in the same layer as `apt-get install`.",
+        "Remove `/var/lib/apt/lists` in the same layer as `apt-get update`.",
         &["DL3009"],
         &[],
     ),
@@ -299,6 +299,14 @@ pub static RULES: &[Rule] = &[
         "unknown-instruction",
         E,
         "Unknown Dockerfile instruction.",
+        &[],
+        &[],
+    ),
+    r(
+        "DF032",
+        "undefined-arg-in-from",
+        W,
+        "FROM uses a variable that no ARG before the first FROM declares, so it expands to an empty string.",
         &[],
         &[],
     ),
@@ -651,7 +659,7 @@ pub static RULES: &[Rule] = &[
         E,
         "The Service targetPort matches no container port of the selected pods.",
         &[],
-        &["kube-linter:non-existent-service-account"],
+        &[],
     ),
     r(
         "K8S033",
@@ -757,6 +765,28 @@ pub static RULES: &[Rule] = &[
     ),
 ];
 
+/// BuildKit's own Dockerfile checks (`docker build --check`) and the ferry rule each one
+/// corresponds to; `# check=skip=<names>` directives suppress these ferry rules.
+pub static BUILDKIT: &[(&str, &str)] = &[
+    ("JSONArgsRecommended", "DF028"),
+    ("MaintainerDeprecated", "DF022"),
+    ("WorkdirRelativePath", "DF014"),
+    ("SecretsUsedInArgOrEnv", "DF024"),
+    ("MultipleInstructionsDisallowed", "DF016"),
+    ("DuplicateStageName", "DF029"),
+    ("ExposeInvalidFormat", "DF020"),
+    ("UndefinedArgInFrom", "DF032"),
+];
+
+/// Ferry rules equivalent to a BuildKit check name (`all` for every mapped rule).
+pub fn by_buildkit(name: &str) -> Vec<&'static str> {
+    BUILDKIT
+        .iter()
+        .filter(|(b, _)| name.eq_ignore_ascii_case("all") || b.eq_ignore_ascii_case(name))
+        .map(|(_, id)| *id)
+        .collect()
+}
+
 /// The rule with this id (case-insensitive) or kebab name.
 pub fn lookup(id: &str) -> Option<&'static Rule> {
     RULES
@@ -799,6 +829,11 @@ pub fn explain(id: &str) -> Option<String> {
     }
     if !r.others.is_empty() {
         s.push_str(&format!("equivalents: {}\n", r.others.join(", ")));
+    }
+    for (b, _) in BUILDKIT.iter().filter(|(_, id)| *id == r.id) {
+        s.push_str(&format!(
+            "BuildKit check: {b} (`# check=skip={b}` suppresses this rule)\n"
+        ));
     }
     if let Some((_, bad, good)) = crate::dockerfile::EXAMPLES
         .iter()

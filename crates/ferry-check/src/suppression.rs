@@ -51,13 +51,28 @@ pub(crate) fn parse(text: &str, extent: &dyn Fn(u32) -> u32) -> Vec<Suppression>
             } else if let Some(rest) = comment.strip_prefix("hadolint global ignore=") {
                 let (ids, _) = split_ids(rest);
                 (ids, true, true, true)
+            } else if let Some(rest) = comment.strip_prefix("check=") {
+                // BuildKit's `# check=skip=A,B;error=true` directive: whole file.
+                let skip = rest
+                    .split(';')
+                    .find_map(|p| p.trim().strip_prefix("skip="))
+                    .unwrap_or("");
+                let ids: Vec<String> = skip
+                    .split(',')
+                    .flat_map(|n| rules::by_buildkit(n.trim()))
+                    .map(str::to_string)
+                    .collect();
+                (ids, true, true, true)
             } else {
                 continue;
             };
         let mut rule_ids = Vec::new();
         let mut unknown = Vec::new();
         for id in ids {
-            if from_hadolint {
+            if let Some(r) = rules::lookup(&id).filter(|_| from_hadolint && !id.starts_with("DL")) {
+                // Already a ferry id (from a BuildKit `check=skip` directive).
+                rule_ids.push(r.id);
+            } else if from_hadolint {
                 let mapped: Vec<_> = rules::by_hadolint(&id).map(|r| r.id).collect();
                 // A hadolint id with no ferry equivalent is not an error: it is simply
                 // a check ferry does not have.
@@ -105,7 +120,9 @@ fn find_comment(line: &str) -> Option<usize> {
         .find(|&i| bytes[i] == b'#' && (i == 0 || bytes[i - 1].is_ascii_whitespace()))
         .filter(|&i| {
             let rest = line[i + 1..].trim_start();
-            rest.starts_with("ferry:") || rest.starts_with("hadolint ")
+            rest.starts_with("ferry:")
+                || rest.starts_with("hadolint ")
+                || rest.starts_with("check=")
         })
 }
 

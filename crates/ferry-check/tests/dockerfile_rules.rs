@@ -138,3 +138,15 @@ fn an_unknown_target_is_reported() {
     assert_eq!(t.len(), 1, "{f:#?}");
     assert_eq!(t[0].hint.as_deref(), Some("stages: build, final"));
 }
+
+#[test]
+fn buildkit_check_skip_directive_suppresses_equivalent_rules() {
+    let text = "# check=skip=JSONArgsRecommended,MaintainerDeprecated\nFROM alpine:3.20\nMAINTAINER me\nCMD run now\n";
+    let all = run(text);
+    assert!(
+        all.iter().all(|f| f.rule != "DF028" && f.rule != "DF022"),
+        "{all:#?}"
+    );
+    let text = "# check=skip=all\nFROM node:${V}\n";
+    assert!(fired(text, "DF032").is_empty());
+}

@@ -16,7 +16,17 @@ fn table() -> String {
             r.severity.as_str(),
             r.summary.replace('|', "\\|"),
             r.hadolint.join(", "),
-            r.others.join(", ")
+            r.others
+                .iter()
+                .map(|o| o.to_string())
+                .chain(
+                    ferry_check::rules::BUILDKIT
+                        .iter()
+                        .filter(|(_, id)| *id == r.id)
+                        .map(|(b, _)| format!("buildkit:{b}"))
+                )
+                .collect::<Vec<_>>()
+                .join(", ")
         ));
     }
     t

@@ -49,10 +49,55 @@ pub(crate) fn lint(df: &Dockerfile, g: &Graph, has_dockerignore: Option<bool>) -
         if st.parent.is_none() {
             base_image(from, &st.base, st.base_resolved, &mut out);
         }
+        let raw = words(&from.args_text())
+            .first()
+            .map(|(_, w)| w.to_string())
+            .unwrap_or_default();
+        for var in variables(&raw) {
+            if !g.global_args.contains_key(&var) {
+                out.push(
+                    Finding::new(
+                        "DF032",
+                        from.span_of(&var),
+                        format!("`{var}` is not declared by an ARG before the first FROM"),
+                    )
+                    .with_hint(format!(
+                        "add `ARG {var}=<default>` at the top of the Dockerfile"
+                    )),
+                );
+            }
+        }
         let body: Vec<&Instruction> = ins[st.body.clone()].iter().collect();
         lint_stage(g, st.index, &body, &mut out);
     }
     final_image(df, g, &mut out);
+    out
+}
+
+/// Names of `$VAR` / `${VAR...}` references.
+fn variables(s: &str) -> Vec<String> {
+    let b: Vec<char> = s.chars().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == '$' {
+            let start = if b.get(i + 1) == Some(&'{') {
+                i + 2
+            } else {
+                i + 1
+            };
+            let mut j = start;
+            while j < b.len() && (b[j].is_ascii_alphanumeric() || b[j] == '_') {
+                j += 1;
+            }
+            if j > start {
+                out.push(b[start..j].iter().collect());
+            }
+            i = j.max(i + 1);
+        } else {
+            i += 1;
+        }
+    }
     out
 }
 

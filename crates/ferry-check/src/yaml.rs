@@ -355,6 +355,7 @@ impl Loader<'_> {
                     }
                     items.push(self.node(ev, m, depth + 1)?);
                 }
+                let end = tidy_end(end, items.last().map(|i| i.end));
                 let node = Node {
                     value: Value::Seq(items),
                     start,
@@ -369,6 +370,7 @@ impl Loader<'_> {
             Event::MappingStart(anchor, _) => {
                 let mut entries: Vec<(Node, Node)> = Vec::new();
                 let mut merges: Vec<Node> = Vec::new();
+                let mut last_end: Option<Pos> = None;
                 let end;
                 loop {
                     let (ev, m) = self.next()?;
@@ -379,6 +381,7 @@ impl Loader<'_> {
                     let key = self.node(ev, m, depth + 1)?;
                     let (ev, m) = self.next()?;
                     let value = self.node(ev, m, depth + 1)?;
+                    last_end = Some(value.end);
                     if matches!(&key.value, Value::Scalar { text, plain: true } if text == "<<") {
                         merges.push(value);
                         continue;
@@ -411,6 +414,7 @@ impl Loader<'_> {
                         }
                     }
                 }
+                let end = tidy_end(end, last_end);
                 let node = Node {
                     value: Value::Map(entries),
                     start,
@@ -443,6 +447,15 @@ impl Loader<'_> {
             }
             _ => Pos::new(start.line, start.column + 1),
         }
+    }
+}
+
+/// The end of a collection: a block collection's end event sits at the next token (often
+/// lines later), so it ends with its last child; a flow collection ends after its bracket.
+fn tidy_end(end_event: Pos, last_child: Option<Pos>) -> Pos {
+    match last_child {
+        Some(le) if end_event.line > le.line => le,
+        _ => Pos::new(end_event.line, end_event.column + 1),
     }
 }
 
@@ -482,6 +495,15 @@ mod tests {
         assert_eq!((c.start.line, c.start.column, c.end.column), (3, 6, 9));
         assert_eq!(c.type_name(), "string");
         assert_eq!(v.type_name(), "integer");
+    }
+
+    #[test]
+    fn collections_end_with_their_content() {
+        let s = load("a:\n  b: 1\n  c: [x, y]\n\n\nd: 2\n");
+        let a = s.documents[0].root.get("a").expect("a");
+        assert_eq!((a.end.line, a.end.column), (3, 12));
+        let c = a.get("c").expect("c");
+        assert_eq!((c.start.column, c.end.column), (6, 12));
     }
 
     #[test]

@@ -220,6 +220,8 @@ struct LoadError(Pos, String);
 /// closing `]`/`}` sits at the indentation of the enclosing block key; yaml-rust2 rejects it.
 /// Such lines are re-indented and the text parsed again, so positions stay on the same lines.
 pub fn load(text: &str) -> Stream {
+    // A UTF-8 byte-order mark is not content (Go's YAML and kubectl ignore it).
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut stream = load_strict(text);
     let mut patched: Option<String> = None;
     for _ in 0..64 {
@@ -504,6 +506,13 @@ mod tests {
         assert_eq!((a.end.line, a.end.column), (3, 12));
         let c = a.get("c").expect("c");
         assert_eq!((c.start.column, c.end.column), (6, 12));
+    }
+
+    #[test]
+    fn byte_order_mark_is_accepted() {
+        let s = load("\u{feff}a: 1\n");
+        assert!(s.error.is_none(), "{:?}", s.error);
+        assert_eq!(s.documents[0].root.get("a").and_then(Node::as_i64), Some(1));
     }
 
     #[test]

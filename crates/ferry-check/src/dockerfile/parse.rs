@@ -176,6 +176,8 @@ impl Instruction {
 /// Parses a Dockerfile. Never panics and never gives up: each malformed instruction yields
 /// one diagnostic in [`Dockerfile::errors`].
 pub fn parse(text: &str) -> Dockerfile {
+    // BuildKit ignores a UTF-8 byte-order mark.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let lines: Vec<&str> = text
         .split('\n')
         .map(|l| l.strip_suffix('\r').unwrap_or(l))
@@ -683,6 +685,13 @@ mod tests {
         let df = parse("FROM alpine:3\nRUN echo \"x <<EOF\" && cat <<< hi\nUSER app\n");
         assert!(df.instructions[1].heredocs.is_empty());
         assert_eq!(df.instructions[2].keyword, "USER");
+    }
+
+    #[test]
+    fn byte_order_mark_and_crlf_are_accepted() {
+        let df = parse("\u{feff}FROM alpine:3\r\nRUN echo \\\r\n  ok\r\n");
+        assert!(df.errors.is_empty(), "{:?}", df.errors);
+        assert_eq!(df.instructions[1].end_line, 3);
     }
 
     #[test]

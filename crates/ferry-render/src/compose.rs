@@ -199,7 +199,8 @@ pub(crate) fn render(app: &App<'_>, out: &mut Rendered) -> Result<(), Error> {
         json!({ "prometheus.io/scrape": "true", "prometheus.io/port": web.port.to_string() }),
     );
     hardening(app, &mut w, Limits::of(&web.resources));
-    services.insert("web".into(), Value::Object(w));
+    // Named after the app, so other containers and Prometheus reach it at `<app>:<port>`.
+    services.insert(app.name.clone(), Value::Object(w));
 
     for (name, worker) in &app.spec.workers {
         let mut s = Map::new();

@@ -92,6 +92,24 @@ pub enum Command {
     Render(RenderArgs),
     /// Run the reverse proxy in the foreground.
     Proxy(ProxyArgs),
+    /// Run the ferry daemon in the foreground: proxy, rollout controller, store and API.
+    Serve(ServeArgs),
+    /// Build the image and roll it out through the daemon (`ferry serve`).
+    Deploy(DeployArgs),
+    /// Show URLs, stable and canary revisions, weights and the rollout's current step.
+    Status(DaemonArgs),
+    /// List the app's revisions, newest first.
+    History(DaemonArgs),
+    /// End the current pause or analysis of the running rollout (--full: promote now).
+    Promote(PromoteArgs),
+    /// Hold the running rollout where it is.
+    Pause(PromoteArgs),
+    /// Resume a paused rollout.
+    Resume(PromoteArgs),
+    /// Abort the running rollout: traffic back to stable, new replicas removed.
+    Abort(PromoteArgs),
+    /// Roll the running rollout back to the stable revision.
+    Rollback(PromoteArgs),
     /// Probe an HTTP URL; exit 0 on a 2xx answer (a HEALTHCHECK for scratch images).
     Healthcheck(HealthcheckArgs),
     /// Print shell completions.
@@ -157,6 +175,9 @@ pub struct CheckArgs {
     /// Dockerfile target stage.
     #[arg(long)]
     pub target: Option<String>,
+    /// Explain a rule (id or name) with an example, instead of checking.
+    #[arg(long, value_name = "RULE")]
+    pub explain: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -258,4 +279,57 @@ pub struct HealthcheckArgs {
 #[derive(Debug, Args)]
 pub struct CompletionsArgs {
     pub shell: clap_complete::Shell,
+}
+
+/// How to reach the daemon (`ferry serve`).
+#[derive(Debug, Args)]
+pub struct DaemonArgs {
+    /// The daemon's API address (default: the one it wrote into its state directory,
+    /// else 127.0.0.1:7878).
+    #[arg(long, env = "FERRY_API", value_name = "ADDR")]
+    pub api: Option<String>,
+    /// The daemon's state directory (default: .ferry/daemon beside ferry.toml); the
+    /// token is read from `<DIR>/token` unless FERRY_TOKEN is set.
+    #[arg(long, env = "FERRY_STATE_DIR", value_name = "DIR")]
+    pub state: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The proxy's HTTP listener.
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
+    pub listen: SocketAddr,
+    /// The API's listener (keep it on loopback).
+    #[arg(long, default_value = "127.0.0.1:7878", value_name = "ADDR")]
+    pub api: SocketAddr,
+    /// State directory: token, API address and the SQLite store (default:
+    /// .ferry/daemon beside ferry.toml).
+    #[arg(long, env = "FERRY_STATE_DIR", value_name = "DIR")]
+    pub state: Option<PathBuf>,
+    /// Store location instead of `<state>/state.db` (a path or a postgres:// URL).
+    #[arg(long, value_name = "LOCATION")]
+    pub store: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DeployArgs {
+    /// Deploy this image (already on the engine) instead of building.
+    #[arg(long, value_name = "REF")]
+    pub image: Option<String>,
+    /// Return once the daemon accepted the rollout, without following it.
+    #[arg(long)]
+    pub detach: bool,
+    #[command(flatten)]
+    pub daemon: DaemonArgs,
+    #[command(flatten)]
+    pub build: BuildArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct PromoteArgs {
+    /// promote only: skip every remaining step.
+    #[arg(long)]
+    pub full: bool,
+    #[command(flatten)]
+    pub daemon: DaemonArgs,
 }

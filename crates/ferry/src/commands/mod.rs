@@ -4,6 +4,7 @@ mod build;
 mod check;
 mod completions;
 mod config;
+mod daemon;
 mod healthcheck;
 mod init;
 mod proxy;
@@ -27,6 +28,15 @@ pub fn dispatch(cli: Cli, printer: &Printer) -> anyhow::Result<u8> {
         Command::Run(args) => run::run(args, global, printer),
         Command::Down => run::down(global, printer),
         Command::Proxy(args) => proxy::run(args, printer),
+        Command::Serve(args) => daemon::serve(args, global, printer),
+        Command::Deploy(args) => daemon::deploy(args, global, printer),
+        Command::Status(args) => daemon::status(args, global, printer),
+        Command::History(args) => daemon::history(args, global, printer),
+        Command::Promote(args) => daemon::action("promote", args, global, printer),
+        Command::Pause(args) => daemon::action("pause", args, global, printer),
+        Command::Resume(args) => daemon::action("resume", args, global, printer),
+        Command::Abort(args) => daemon::action("abort", args, global, printer),
+        Command::Rollback(args) => daemon::action("rollback", args, global, printer),
         Command::Render(args) => render::run(args, global, printer),
     }
 }

@@ -1,0 +1,335 @@
+//! The HTTP API (axum, JSON, bearer token): deploy, status, history and rollout commands.
+//!
+//! Errors keep the internal detail in the log and send a plain message.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use ferry_rollout::{Event, Revision, StableRevision};
+use ferry_spec::Spec;
+use ferry_store::{NewRevision, NewRollout, RevisionStatus};
+use tokio::sync::mpsc;
+
+use crate::controller::{self, Rollout, Shared};
+use crate::protocol::{Ack, AppStatus, DeployAccepted, DeployRequest, ErrorBody, PromoteRequest};
+
+/// The API's state: the shared daemon and the token.
+pub(crate) struct Api {
+    pub shared: Arc<Shared>,
+    pub token: String,
+}
+
+/// An error answer: a status and a message for the client.
+pub(crate) struct ApiError {
+    status: StatusCode,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+        }
+    }
+
+    fn internal(context: &str, e: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %e, "{context}");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, format!("{context}: {e}"))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            Json(ErrorBody {
+                error: self.message,
+            }),
+        )
+            .into_response()
+    }
+}
+
+/// The router with every endpoint behind the bearer token.
+pub(crate) fn router(api: Arc<Api>) -> Router {
+    Router::new()
+        .route("/v1/health", get(health))
+        .route("/v1/deploy", post(deploy))
+        .route("/v1/apps/{app}/{env}/status", get(status))
+        .route("/v1/apps/{app}/{env}/revisions", get(revisions))
+        .route("/v1/apps/{app}/{env}/{action}", post(action))
+        .layer(axum::middleware::from_fn_with_state(api.clone(), auth))
+        .with_state(api)
+}
+
+async fn auth(State(api): State<Arc<Api>>, request: Request, next: Next) -> Response {
+    let given = request
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if !crate::token::matches(given, &api.token) {
+        return ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "missing or wrong bearer token (see <state>/token)",
+        )
+        .into_response();
+    }
+    next.run(request).await
+}
+
+async fn health() -> Json<Ack> {
+    Json(Ack {
+        message: "ok".to_owned(),
+    })
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// FNV-1a: a stable fingerprint of the spec, to tell config-only changes apart.
+fn spec_hash(text: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
+async fn deploy(
+    State(api): State<Arc<Api>>,
+    Json(req): Json<DeployRequest>,
+) -> Result<Json<DeployAccepted>, ApiError> {
+    let spec: Spec = serde_json::from_value(req.spec.clone())
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("invalid spec: {e}")))?;
+    if spec.app.as_str() != req.app {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("the spec is for app {}, not {}", spec.app.as_str(), req.app),
+        ));
+    }
+    if !spec.secrets.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "the daemon does not deliver secrets yet; deploy apps with secrets with `ferry run`",
+        ));
+    }
+    let shared = api.shared.clone();
+    let key = (req.app.clone(), req.env.clone());
+    let (tx, rx) = mpsc::unbounded_channel();
+    // Claim the app+env first: one rollout at a time.
+    let pools = {
+        let mut apps = lock(&shared.apps);
+        let entry = apps.entry(key.clone()).or_default();
+        if entry.events.is_some() {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                format!("a rollout of {}/{} is in progress", req.app, req.env),
+            ));
+        }
+        entry.events = Some(tx.clone());
+        entry.pools.clone()
+    };
+    let release = || {
+        if let Some(entry) = lock(&shared.apps).get_mut(&key) {
+            entry.events = None;
+        }
+    };
+    let result = start_rollout(&api, &req, spec, pools, tx, rx).await;
+    if result.is_err() {
+        release();
+    }
+    result.map(Json)
+}
+
+async fn start_rollout(
+    api: &Api,
+    req: &DeployRequest,
+    spec: Spec,
+    pools: Arc<std::sync::Mutex<controller::Pools>>,
+    tx: mpsc::UnboundedSender<Event>,
+    rx: mpsc::UnboundedReceiver<Event>,
+) -> Result<DeployAccepted, ApiError> {
+    let shared = &api.shared;
+    let store = &shared.store;
+    let live = store
+        .live_revision(&req.app, &req.env)
+        .await
+        .map_err(|e| ApiError::internal("cannot read the live revision", e))?;
+    // The stable revision is the live one, if this daemon routes replicas of it.
+    let stable = live.as_ref().and_then(|r| {
+        let routed = lock(&pools)
+            .get(&r.number.to_string())
+            .map_or(0, |p| p.iter().filter(|x| x.routed).count());
+        let rev = Revision::new(r.number.to_string()).ok()?;
+        (routed > 0).then(|| StableRevision {
+            rev,
+            replicas: u32::try_from(routed).unwrap_or(u32::MAX),
+        })
+    });
+    controller::prune_pools(&shared.proxy, &req.app);
+    let created_by = req
+        .created_by
+        .clone()
+        .unwrap_or_else(|| "ferry deploy".to_owned());
+    let revision = store
+        .next_revision(&NewRevision {
+            app: req.app.clone(),
+            env: req.env.clone(),
+            image: req.image.clone(),
+            image_id: None,
+            image_digest: None,
+            git_sha: req.git_sha.clone(),
+            spec: req.spec.clone(),
+            spec_hash: spec_hash(&req.spec.to_string()),
+            created_by: created_by.clone(),
+        })
+        .await
+        .map_err(|e| ApiError::internal("cannot record the revision", e))?;
+    let new = Revision::new(revision.number.to_string())
+        .map_err(|e| ApiError::internal("revision name", e))?;
+    let from = stable
+        .as_ref()
+        .and_then(|s| s.rev.as_str().parse::<i64>().ok());
+    let plan = match crate::plan::plan(&req.env, &spec, stable, new) {
+        Ok(plan) => plan,
+        Err(e) => {
+            let reason = e.to_string();
+            let _ = store
+                .set_revision_status(
+                    &req.app,
+                    &req.env,
+                    revision.number,
+                    RevisionStatus::Failed,
+                    Some(&reason),
+                )
+                .await;
+            return Err(ApiError::new(StatusCode::BAD_REQUEST, reason));
+        }
+    };
+    let strategy = plan.strategy_name().to_owned();
+    let state = ferry_rollout::State::new(plan)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.to_string()))?;
+    let rollout = store
+        .create_rollout(&NewRollout {
+            app: req.app.clone(),
+            env: req.env.clone(),
+            from_revision: from,
+            to_revision: revision.number,
+            strategy: strategy.clone(),
+            state: serde_json::to_value(&state).unwrap_or(serde_json::Value::Null),
+            phase: "pending".to_owned(),
+            created_by,
+        })
+        .await
+        .map_err(|e| ApiError::internal("cannot record the rollout", e))?;
+    let driver = Rollout {
+        shared: shared.clone(),
+        id: rollout.id,
+        revision: revision.number,
+        from,
+        env: req.env.clone(),
+        spec,
+        image: req.image.clone(),
+        pools,
+        tx,
+    };
+    tokio::spawn(driver.run(state, rx));
+    Ok(DeployAccepted {
+        rollout: rollout.id.get(),
+        revision: revision.number,
+        from,
+        strategy,
+    })
+}
+
+async fn status(
+    State(api): State<Arc<Api>>,
+    Path((app, env)): Path<(String, String)>,
+) -> Result<Json<AppStatus>, ApiError> {
+    let shared = &api.shared;
+    let live = shared
+        .store
+        .live_revision(&app, &env)
+        .await
+        .map_err(|e| ApiError::internal("cannot read the live revision", e))?;
+    let rollout = lock(&shared.apps)
+        .get(&(app.clone(), env.clone()))
+        .and_then(|e| e.status.clone());
+    let canary = rollout.as_ref().filter(|r| !r.finished).map(|r| r.revision);
+    let urls = shared
+        .proxy
+        .listen_addrs()
+        .iter()
+        .map(|a| format!("http://{a}/"))
+        .collect();
+    Ok(Json(AppStatus {
+        app,
+        env,
+        urls,
+        stable: live.map(|r| r.number),
+        canary,
+        rollout,
+    }))
+}
+
+async fn revisions(
+    State(api): State<Arc<Api>>,
+    Path((app, env)): Path<(String, String)>,
+) -> Result<Json<Vec<ferry_store::Revision>>, ApiError> {
+    api.shared
+        .store
+        .revisions(&app, &env)
+        .await
+        .map(Json)
+        .map_err(|e| ApiError::internal("cannot list revisions", e))
+}
+
+async fn action(
+    State(api): State<Arc<Api>>,
+    Path((app, env, action)): Path<(String, String, String)>,
+    body: Option<Json<PromoteRequest>>,
+) -> Result<Json<Ack>, ApiError> {
+    let full = body.is_some_and(|Json(b)| b.full);
+    let event = match action.as_str() {
+        "promote" => Event::Promote { full },
+        "pause" => Event::Pause,
+        "resume" => Event::Resume,
+        "abort" => Event::Abort,
+        "rollback" => Event::Rollback { to: None },
+        other => {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                format!("unknown action {other:?}"),
+            ));
+        }
+    };
+    let tx = lock(&api.shared.apps)
+        .get(&(app.clone(), env.clone()))
+        .and_then(|e| e.events.clone());
+    let Some(tx) = tx else {
+        let hint = if action == "rollback" {
+            "; rolling back a finished rollout to an earlier revision is not implemented yet"
+        } else {
+            ""
+        };
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!("no rollout of {app}/{env} is in progress{hint}"),
+        ));
+    };
+    tx.send(event)
+        .map_err(|_| ApiError::new(StatusCode::CONFLICT, "the rollout has just ended"))?;
+    Ok(Json(Ack {
+        message: format!("{action} sent to the rollout of {app}/{env}"),
+    }))
+}

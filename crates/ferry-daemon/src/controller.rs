@@ -1,0 +1,630 @@
+//! The rollout controller: feeds events to the `ferry-rollout` state machine, persists
+//! each new state before acting on it, and executes the commands against the engine
+//! and the proxy.
+//!
+//! Design note. One task per running rollout owns its `State`. Replica tasks (start,
+//! health wait, drain and stop), wake-up timers and API calls (promote, abort...) send
+//! `Event`s into the rollout's channel; the task steps the machine, persists the state
+//! and its timeline notes in one store transaction, then executes the commands in order.
+//! Replicas of an app+env outlive rollouts (the stable revision's replicas serve the
+//! next rollout), so they are tracked per app+env, not per rollout.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use ferry_engine::Engine;
+use ferry_proxy::{PoolConfig, ProxyHandle, RouteConfig, RoutingConfig, ServiceConfig};
+use ferry_rollout::{
+    Command, Event, Outcome, ReplicaId, Revision, State, Stop, Timestamp, Verdict, Weights,
+};
+use ferry_spec::Spec;
+use ferry_store::{NewEvent, RevisionStatus, RolloutId, RolloutOutcome, Store};
+use tokio::sync::mpsc;
+
+use crate::protocol::RolloutStatus;
+use crate::replica::{self, Replica};
+
+/// Replicas of one app+env, by revision name.
+pub(crate) type Pools = BTreeMap<String, Vec<Replica>>;
+
+/// What the daemon knows about one app+env.
+#[derive(Default)]
+pub(crate) struct AppState {
+    /// The latest rollout's status.
+    pub status: Option<RolloutStatus>,
+    /// The running rollout's event channel.
+    pub events: Option<mpsc::UnboundedSender<Event>>,
+    /// Its replicas.
+    pub pools: Arc<Mutex<Pools>>,
+}
+
+/// Everything the controller and the API share.
+pub(crate) struct Shared {
+    pub proxy: ProxyHandle,
+    pub engine: Engine,
+    pub store: Store,
+    pub apps: Mutex<HashMap<(String, String), AppState>>,
+    /// Serializes network creation: replicas starting at once would otherwise create
+    /// two networks of the same name (the engine allows that).
+    pub networks: tokio::sync::Mutex<()>,
+}
+
+/// One rollout being driven.
+pub(crate) struct Rollout {
+    pub shared: Arc<Shared>,
+    pub id: RolloutId,
+    pub revision: i64,
+    pub from: Option<i64>,
+    pub env: String,
+    pub spec: Spec,
+    pub image: String,
+    pub pools: Arc<Mutex<Pools>>,
+    pub tx: mpsc::UnboundedSender<Event>,
+}
+
+/// Now, for the engine.
+pub(crate) fn now() -> Timestamp {
+    let ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    Timestamp::from_unix_millis(ms)
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The phase's kebab-case name, as stored.
+fn phase_name(state: &State) -> String {
+    serde_json::to_value(state.phase())
+        .ok()
+        .and_then(|v| v.get("phase").and_then(|p| p.as_str()).map(str::to_owned))
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+impl Rollout {
+    fn app(&self) -> &str {
+        self.spec.app.as_str()
+    }
+
+    fn key(&self) -> (String, String) {
+        (self.app().to_owned(), self.env.clone())
+    }
+
+    fn publish_status(&self, state: &State) {
+        let status = RolloutStatus {
+            id: self.id.get(),
+            from: self.from,
+            revision: self.revision,
+            strategy: state.plan().strategy_name().to_owned(),
+            phase: state.phase().to_string(),
+            step: state.current_step(),
+            steps: state.steps(),
+            weights: state.weights(),
+            replicas: state.replicas(),
+            finished: state.is_terminal(),
+            outcome: state.outcome(),
+            summary: state.summary(),
+        };
+        let mut apps = lock(&self.shared.apps);
+        let entry = apps.entry(self.key()).or_default();
+        entry.status = Some(status);
+        if state.is_terminal() {
+            entry.events = None;
+        }
+    }
+
+    /// Drives the rollout from `state` until it finishes (or its channel closes).
+    pub async fn run(self, mut state: State, mut rx: mpsc::UnboundedReceiver<Event>) {
+        let mut pending = vec![Event::Start];
+        loop {
+            let event = match pending.pop() {
+                Some(e) => e,
+                None => match rx.recv().await {
+                    Some(e) => e,
+                    None => break,
+                },
+            };
+            tracing::debug!(rollout = %self.id, event = event.kind(), "rollout event");
+            let (next, commands) = ferry_rollout::step(state, event, now());
+            state = next;
+            let notes: Vec<NewEvent> = commands
+                .iter()
+                .filter_map(|c| match c {
+                    Command::RecordEvent { text } => Some(NewEvent {
+                        kind: "note".to_owned(),
+                        message: serde_json::json!({ "text": text }),
+                    }),
+                    _ => None,
+                })
+                .collect();
+            let state_json = serde_json::to_value(&state).unwrap_or(serde_json::Value::Null);
+            // Persist before acting: after a crash the store is at most one step ahead.
+            if let Err(e) = self
+                .shared
+                .store
+                .advance_rollout(self.id, &state_json, &phase_name(&state), &notes)
+                .await
+            {
+                tracing::error!(rollout = %self.id, error = %e, "cannot persist rollout state");
+            }
+            self.publish_status(&state);
+            let mut finished = false;
+            for command in commands {
+                if let Some(outcome) = self.execute(command, &state).await {
+                    self.finish(&outcome, &state_json, &state).await;
+                    finished = true;
+                }
+            }
+            if finished {
+                self.publish_status(&state);
+                break;
+            }
+        }
+    }
+
+    async fn finish(&self, outcome: &Outcome, state_json: &serde_json::Value, state: &State) {
+        let store = &self.shared.store;
+        let (stored, reason) = match outcome {
+            Outcome::Promoted => (RolloutOutcome::Succeeded, None),
+            Outcome::RolledBack { reason } => (RolloutOutcome::Failed, Some(reason.as_str())),
+            Outcome::Aborted { reason } => (RolloutOutcome::Aborted, Some(reason.as_str())),
+        };
+        if let Err(e) = store
+            .finish_rollout(self.id, stored, reason, state_json, &phase_name(state))
+            .await
+        {
+            tracing::error!(rollout = %self.id, error = %e, "cannot record the rollout's end");
+        }
+        if !outcome.is_success() {
+            let status = match store.revision(self.app(), &self.env, self.revision).await {
+                Ok(Some(r)) if r.status == RevisionStatus::Live => RevisionStatus::RolledBack,
+                _ => RevisionStatus::Failed,
+            };
+            if status == RevisionStatus::RolledBack
+                && let Some(from) = self.from
+            {
+                let _ = store
+                    .set_revision_status(self.app(), &self.env, from, RevisionStatus::Live, None)
+                    .await;
+            }
+            if let Err(e) = store
+                .set_revision_status(self.app(), &self.env, self.revision, status, reason)
+                .await
+            {
+                tracing::error!(error = %e, "cannot record the revision's status");
+            }
+        }
+    }
+
+    /// Executes one command; returns the outcome for `Finish`.
+    async fn execute(&self, command: Command, state: &State) -> Option<Outcome> {
+        match command {
+            Command::StartReplicas { rev, total } => self.start_replicas(&rev, total),
+            Command::StopReplicas { rev, which } => self.stop_replicas(&rev, &which),
+            Command::SetWeights { weights } => self.set_weights(state, weights),
+            Command::SwitchTraffic { to } => self.switch(&to),
+            Command::RunSmoke { rev, checks } => {
+                let addr = lock(&self.pools)
+                    .get(rev.as_str())
+                    .and_then(|p| p.iter().find(|r| r.routed).and_then(|r| r.addr));
+                let tx = self.tx.clone();
+                tokio::spawn(async move {
+                    let event = match addr {
+                        Some(addr) => smoke(addr, &checks).await,
+                        None => Event::SmokeFailed {
+                            reason: format!("no healthy replica of {rev} to check"),
+                        },
+                    };
+                    let _ = tx.send(event);
+                });
+            }
+            Command::StartAnalysis { run, name, .. } => {
+                // Not wired to ferry-analysis yet: the verdict is a pass, and says so.
+                let _ = self.tx.send(Event::AnalysisVerdict {
+                    run,
+                    verdict: Verdict::Pass,
+                    reference: String::new(),
+                    summary: format!(
+                        "analysis {name} is not wired into the daemon yet: counted as passed"
+                    ),
+                });
+            }
+            Command::ScheduleWake { at } => {
+                let tx = self.tx.clone();
+                let wait =
+                    Duration::from_millis(at.unix_millis().saturating_sub(now().unix_millis()));
+                tokio::spawn(async move {
+                    tokio::time::sleep(wait).await;
+                    let _ = tx.send(Event::Tick);
+                });
+            }
+            Command::MarkStable { rev } => {
+                if let Ok(number) = rev.as_str().parse::<i64>()
+                    && let Err(e) = self
+                        .shared
+                        .store
+                        .set_revision_status(
+                            self.app(),
+                            &self.env,
+                            number,
+                            RevisionStatus::Live,
+                            None,
+                        )
+                        .await
+                {
+                    tracing::error!(error = %e, "cannot mark the revision live");
+                }
+            }
+            Command::Finish { outcome } => return Some(outcome),
+            Command::WaitHealthy { .. }
+            | Command::StopAnalysis { .. }
+            | Command::RecordEvent { .. } => {}
+        }
+        None
+    }
+
+    fn start_replicas(&self, rev: &Revision, total: u32) {
+        let mut pools = lock(&self.pools);
+        let pool = pools.entry(rev.as_str().to_owned()).or_default();
+        let total = usize::try_from(total).unwrap_or(usize::MAX);
+        let mut index = pool.len();
+        while pool.len() < total {
+            index += 1;
+            let name = format!(
+                "ferry-{}-{}-web-r{}-{}-{index}",
+                self.app(),
+                self.env,
+                rev,
+                self.id
+            );
+            let Ok(id) = ReplicaId::new(name.clone()) else {
+                tracing::error!(%name, "replica name is not valid");
+                return;
+            };
+            if pool.iter().any(|r| r.id == id) {
+                continue;
+            }
+            let task = tokio::spawn(start_one(
+                self.shared.clone(),
+                self.pools.clone(),
+                self.tx.clone(),
+                self.spec.clone(),
+                self.env.clone(),
+                self.image.clone(),
+                rev.clone(),
+                id.clone(),
+            ));
+            pool.push(Replica {
+                id,
+                addr: None,
+                routed: false,
+                task: Some(task.abort_handle()),
+            });
+        }
+    }
+
+    fn stop_replicas(&self, rev: &Revision, which: &Stop) {
+        let chosen: Vec<Replica> = {
+            let mut pools = lock(&self.pools);
+            let pool = pools.entry(rev.as_str().to_owned()).or_default();
+            match which {
+                Stop::All => std::mem::take(pool),
+                Stop::Ids(ids) => {
+                    let (stop, keep) = std::mem::take(pool)
+                        .into_iter()
+                        .partition(|r| ids.contains(&r.id));
+                    *pool = keep;
+                    stop
+                }
+                Stop::DownTo(n) => {
+                    // Stop replicas not yet serving first, then the newest.
+                    pool.sort_by_key(|r| r.routed);
+                    pool.reverse();
+                    let keep = usize::try_from(*n).unwrap_or(usize::MAX).min(pool.len());
+                    pool.split_off(keep)
+                }
+            }
+        };
+        let web = self.spec.web.clone().unwrap_or_default();
+        for replica in chosen {
+            if let Some(task) = &replica.task {
+                task.abort();
+            }
+            let shared = self.shared.clone();
+            let tx = self.tx.clone();
+            let rev = rev.clone();
+            let drain = web.drain_timeout.as_std();
+            let stop = web.stop_timeout.as_std();
+            tokio::spawn(async move {
+                if let (true, Some(addr)) = (replica.routed, replica.addr)
+                    && let Err(e) = shared.proxy.drain_backend(addr, drain).await
+                {
+                    tracing::warn!(%addr, error = %e, "drain failed");
+                }
+                let name = replica.id.as_str();
+                if let Err(e) = shared.engine.stop_and_remove(name, stop).await
+                    && !matches!(e, ferry_engine::EngineError::NotFound { .. })
+                {
+                    tracing::warn!(container = name, error = %e, "stop failed");
+                }
+                let _ = tx.send(Event::ReplicaStopped {
+                    rev,
+                    id: replica.id,
+                });
+            });
+        }
+    }
+
+    fn set_weights(&self, state: &State, weights: Weights) {
+        let plan = state.plan();
+        let stable = plan.stable.as_ref().map(|s| s.rev.to_string());
+        let new = plan.new.to_string();
+        let app = self.app().to_owned();
+        let result = self.shared.proxy.update(|r| {
+            let Some(svc) = r.services.get_mut(&app) else {
+                return Ok(());
+            };
+            let has = |name: &Option<String>| {
+                name.as_ref()
+                    .is_some_and(|n| svc.pools.iter().any(|p| &p.revision == n))
+            };
+            let (has_stable, has_new) = (has(&stable), has(&Some(new.clone())));
+            let (ws, wn) = match (has_stable, has_new) {
+                (true, true) => (
+                    u32::from(weights.stable().percent()),
+                    u32::from(weights.canary().percent()),
+                ),
+                (true, false) => (100, 0),
+                (false, true) => (0, 100),
+                (false, false) => return Ok(()),
+            };
+            for p in &mut svc.pools {
+                let w = if Some(&p.revision) == stable.as_ref() {
+                    ws
+                } else if p.revision == new {
+                    wn
+                } else {
+                    0
+                };
+                p.weight = ferry_proxy::Weight::new(w).unwrap_or(ferry_proxy::Weight::ZERO);
+            }
+            Ok(())
+        });
+        if let Err(e) = result {
+            tracing::error!(error = %e, "cannot set weights");
+        }
+    }
+
+    fn switch(&self, to: &Revision) {
+        let app = self.app().to_owned();
+        let result = self.shared.proxy.update(|r| {
+            if let Some(svc) = r.services.get_mut(&app)
+                && svc.pools.iter().any(|p| p.revision == to.as_str())
+            {
+                for p in &mut svc.pools {
+                    p.weight = if p.revision == to.as_str() {
+                        ferry_proxy::Weight::FULL
+                    } else {
+                        ferry_proxy::Weight::ZERO
+                    };
+                }
+            }
+            Ok(())
+        });
+        if let Err(e) = result {
+            tracing::error!(error = %e, "cannot switch traffic");
+        }
+    }
+}
+
+/// The routes of `spec`'s app: its `web.routes`, or a catch-all.
+pub(crate) fn routes(spec: &Spec) -> Vec<RouteConfig> {
+    let app = spec.app.as_str().to_owned();
+    let web = spec.web.clone().unwrap_or_default();
+    if web.routes.is_empty() {
+        return vec![RouteConfig {
+            hosts: Vec::new(),
+            path_prefix: "/".to_owned(),
+            service: app,
+        }];
+    }
+    web.routes
+        .iter()
+        .map(|r| RouteConfig {
+            hosts: r.hosts.clone(),
+            path_prefix: r.path_prefix.clone(),
+            service: app.clone(),
+        })
+        .collect()
+}
+
+/// Adds `addr` to the pool of `revision` of the app's service, creating the service
+/// (all traffic to this first pool) and its routes when missing.
+fn add_backend(
+    proxy: &ProxyHandle,
+    spec: &Spec,
+    revision: &str,
+    addr: SocketAddr,
+) -> Result<(), ferry_proxy::Error> {
+    let app = spec.app.as_str().to_owned();
+    proxy.update(|r: &mut RoutingConfig| {
+        let svc = r
+            .services
+            .entry(app.clone())
+            .or_insert_with(|| ServiceConfig::new(Vec::new()));
+        let first = svc
+            .pools
+            .iter()
+            .all(|p| p.backends.is_empty() && p.weight.get() == 0)
+            && svc.pools.iter().all(|p| p.revision == revision);
+        match svc.pools.iter_mut().find(|p| p.revision == revision) {
+            Some(p) => p.backends.push(addr),
+            None => svc.pools.push(PoolConfig {
+                revision: revision.to_owned(),
+                weight: ferry_proxy::Weight::ZERO,
+                backends: vec![addr],
+            }),
+        }
+        if first && let Some(p) = svc.pools.iter_mut().find(|p| p.revision == revision) {
+            p.weight = ferry_proxy::Weight::FULL;
+        }
+        if !r.routes.iter().any(|route| route.service == app) {
+            r.routes.extend(routes(spec));
+        }
+        Ok(())
+    })
+}
+
+/// Drops pools that carry no traffic and have no backends (left by finished rollouts).
+pub(crate) fn prune_pools(proxy: &ProxyHandle, app: &str) {
+    let _ = proxy.update(|r| {
+        if let Some(svc) = r.services.get_mut(app) {
+            svc.pools
+                .retain(|p| p.weight.get() > 0 || !p.backends.is_empty());
+        }
+        Ok(())
+    });
+}
+
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one spawned task's whole context"
+)]
+async fn start_one(
+    shared: Arc<Shared>,
+    pools: Arc<Mutex<Pools>>,
+    tx: mpsc::UnboundedSender<Event>,
+    spec: Spec,
+    env: String,
+    image: String,
+    rev: Revision,
+    id: ReplicaId,
+) {
+    let name = id.as_str().to_owned();
+    let container = replica::container_spec(&name, &image, &env, rev.as_str(), &spec);
+    // A container of this name left by an earlier daemon would block the create.
+    let _ = shared.engine.remove(&name, true).await;
+    if let Some(net) = &container.network {
+        let _guard = shared.networks.lock().await;
+        let mut labels = container.identity.labels();
+        labels.retain(|k, _| k == ferry_engine::LABEL_APP || k == ferry_engine::LABEL_ENV);
+        if let Err(e) = shared.engine.ensure_network(net, &labels).await {
+            let _ = tx.send(Event::ReplicaFailed {
+                rev,
+                id,
+                reason: error_chain(&e),
+            });
+            return;
+        }
+    }
+    let running = match shared.engine.run(&container).await {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = tx.send(Event::ReplicaFailed {
+                rev,
+                id,
+                reason: error_chain(&e),
+            });
+            return;
+        }
+    };
+    let Some(addr) = running.host_addr else {
+        let _ = tx.send(Event::ReplicaFailed {
+            rev,
+            id,
+            reason: "the engine published no port".to_owned(),
+        });
+        return;
+    };
+    set_replica(&pools, rev.as_str(), &id, |r| r.addr = Some(addr));
+    let _ = tx.send(Event::ReplicaStarted {
+        rev: rev.clone(),
+        id: id.clone(),
+    });
+    let wait = replica::health_wait(&spec, addr, Duration::from_secs(120));
+    match shared.engine.wait_healthy(&running.id, &wait).await {
+        Ok(_) => {
+            // Stopped meanwhile: the stop task owns it now.
+            let still_wanted = lock(&pools)
+                .get(rev.as_str())
+                .is_some_and(|p| p.iter().any(|r| r.id == id));
+            if !still_wanted {
+                return;
+            }
+            if let Err(e) = add_backend(&shared.proxy, &spec, rev.as_str(), addr) {
+                let _ = tx.send(Event::ReplicaFailed {
+                    rev,
+                    id,
+                    reason: format!("the proxy refused the backend: {e}"),
+                });
+                return;
+            }
+            set_replica(&pools, rev.as_str(), &id, |r| {
+                r.routed = true;
+                r.task = None;
+            });
+            let _ = tx.send(Event::ReplicaHealthy { rev, id });
+        }
+        Err(e) => {
+            let _ = tx.send(Event::ReplicaUnhealthy {
+                rev,
+                id,
+                reason: error_chain(&e),
+            });
+        }
+    }
+}
+
+fn set_replica(pools: &Mutex<Pools>, rev: &str, id: &ReplicaId, f: impl FnOnce(&mut Replica)) {
+    if let Some(r) = lock(pools)
+        .get_mut(rev)
+        .and_then(|p| p.iter_mut().find(|r| &r.id == id))
+    {
+        f(r);
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+/// Runs the smoke checks against one backend of the revision.
+async fn smoke(addr: SocketAddr, checks: &[ferry_rollout::SmokeCheck]) -> Event {
+    for check in checks {
+        match crate::client::get_plain(addr, &check.path).await {
+            Ok((status, body)) => {
+                if status != check.expect_status {
+                    return Event::SmokeFailed {
+                        reason: format!(
+                            "GET {} answered {status}, expected {}",
+                            check.path, check.expect_status
+                        ),
+                    };
+                }
+                if let Some(needle) = &check.body_contains
+                    && !body.contains(needle.as_str())
+                {
+                    return Event::SmokeFailed {
+                        reason: format!("GET {} body does not contain {needle:?}", check.path),
+                    };
+                }
+            }
+            Err(e) => {
+                return Event::SmokeFailed {
+                    reason: format!("GET {} failed: {e}", check.path),
+                };
+            }
+        }
+    }
+    Event::SmokePassed
+}

@@ -1,0 +1,151 @@
+//! ferry-daemon: `ferry serve` — the proxy data plane, the rollout controller, the store,
+//! the Docker engine connection and the HTTP API, in one process.
+//!
+//! [`serve`] runs the daemon until SIGTERM or Ctrl-C; [`Client`] is the CLI's side of
+//! the API. See docs/deploy.md for what is implemented and what is not yet.
+
+mod api;
+mod client;
+mod controller;
+mod error;
+mod plan;
+pub mod protocol;
+mod replica;
+pub mod token;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use ferry_proxy::ProxyConfig;
+
+pub use client::Client;
+pub use error::DaemonError;
+pub use plan::plan;
+pub use replica::LABEL_DEPLOY;
+
+/// The file in the state directory holding the API's bound address (for clients).
+pub const API_ADDR_FILE: &str = "api-addr";
+
+/// The default proxy listener.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// The default API listener.
+pub const DEFAULT_API: &str = "127.0.0.1:7878";
+
+/// How to run the daemon.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The proxy's HTTP listener (port 0 picks one).
+    pub listen: SocketAddr,
+    /// The API's listener (port 0 picks one).
+    pub api: SocketAddr,
+    /// The state directory: token, API address, and the SQLite store.
+    pub state_dir: PathBuf,
+    /// The store location when not `<state>/state.db` (a path or `postgres://` URL).
+    pub store: Option<String>,
+}
+
+/// Where a started daemon listens.
+#[derive(Debug, Clone)]
+pub struct Started {
+    /// The proxy's listener.
+    pub proxy: SocketAddr,
+    /// The API's listener.
+    pub api: SocketAddr,
+    /// The token file.
+    pub token_file: PathBuf,
+}
+
+fn state_io(path: &Path) -> impl FnOnce(std::io::Error) -> DaemonError + '_ {
+    move |source| DaemonError::StateFile {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// Runs the daemon until SIGTERM or Ctrl-C; `on_ready` is called once everything listens.
+/// On shutdown the API stops, then the proxy finishes the requests in flight. Containers
+/// keep running.
+pub async fn serve(config: Config, on_ready: impl FnOnce(&Started)) -> Result<(), DaemonError> {
+    let dir = &config.state_dir;
+    std::fs::create_dir_all(dir).map_err(state_io(dir))?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(state_io(dir))?;
+    }
+    let token = token::load_or_create(dir)?;
+    let location = config
+        .store
+        .clone()
+        .unwrap_or_else(|| dir.join("state.db").display().to_string());
+    let store = ferry_store::Store::open(&location).await?;
+    let engine = ferry_engine::Engine::connect().await?;
+    // Built from a preset so new proxy settings keep their defaults; no routes until
+    // the first replica of an app is healthy.
+    let mut proxy_config = ProxyConfig::single(config.listen, config.listen);
+    proxy_config.routes.clear();
+    proxy_config.services.clear();
+    let proxy = ferry_proxy::start(proxy_config).await?;
+    let handle = proxy.handle.clone();
+    let proxy_addr = handle
+        .listen_addrs()
+        .first()
+        .copied()
+        .unwrap_or(config.listen);
+    let listener = tokio::net::TcpListener::bind(config.api)
+        .await
+        .map_err(|source| DaemonError::Bind {
+            addr: config.api,
+            source,
+        })?;
+    let api_addr = listener.local_addr().map_err(|source| DaemonError::Bind {
+        addr: config.api,
+        source,
+    })?;
+    let addr_file = dir.join(API_ADDR_FILE);
+    std::fs::write(&addr_file, api_addr.to_string()).map_err(state_io(&addr_file))?;
+    let shared = Arc::new(controller::Shared {
+        proxy: handle.clone(),
+        engine,
+        store,
+        apps: Mutex::new(HashMap::new()),
+        networks: tokio::sync::Mutex::new(()),
+    });
+    let router = api::router(Arc::new(api::Api { shared, token }));
+    on_ready(&Started {
+        proxy: proxy_addr,
+        api: api_addr,
+        token_file: dir.join(token::TOKEN_FILE),
+    });
+    let stop = handle.clone();
+    let served = axum::serve(listener, router)
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            tracing::info!("shutting down: the proxy finishes requests in flight");
+            stop.shutdown();
+        })
+        .await;
+    handle.shutdown();
+    proxy.wait().await;
+    served.map_err(|source| DaemonError::Bind {
+        addr: api_addr,
+        source,
+    })
+}
+
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = term => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}

@@ -1,0 +1,96 @@
+//! From the spec's `[strategy]` table to the rollout engine's `Plan`.
+
+use ferry_rollout::{
+    AnalysisName, AnalysisRef, Budget, CanaryStep, Plan, Revision, SmokeCheck, StableRevision,
+    Strategy, Weight,
+};
+use ferry_spec::{Pause, Spec, StrategyKind};
+
+use crate::error::DaemonError;
+
+/// The plan for rolling `new` out over `stable` as `spec` says.
+pub fn plan(
+    env: &str,
+    spec: &Spec,
+    stable: Option<StableRevision>,
+    new: Revision,
+) -> Result<Plan, DaemonError> {
+    let bad = |e: ferry_rollout::Error| DaemonError::Plan(e.to_string());
+    let replicas = spec.web.as_ref().map_or(1, |w| w.replicas).max(1);
+    let strategy = match spec.strategy.kind {
+        StrategyKind::Rolling => Strategy::Rolling {
+            max_surge: Budget::Count(spec.strategy.rolling.max_surge),
+            max_unavailable: Budget::Count(spec.strategy.rolling.max_unavailable),
+        },
+        StrategyKind::BlueGreen => {
+            let bg = spec.strategy.blue_green.clone().unwrap_or_default();
+            Strategy::BlueGreen {
+                smoke_checks: bg
+                    .smoke
+                    .iter()
+                    .map(|c| SmokeCheck {
+                        path: c.path.clone(),
+                        expect_status: c.status,
+                        body_contains: c.body_contains.clone(),
+                    })
+                    .collect(),
+                auto_promote: bg.auto_promote,
+                scale_down_delay: bg.scale_down_delay.as_std(),
+                pre_promotion_analysis: None,
+                post_promotion_analysis: None,
+            }
+        }
+        StrategyKind::Canary => {
+            let steps = spec
+                .strategy
+                .canary
+                .as_ref()
+                .map(|c| c.steps.clone())
+                .unwrap_or_default();
+            let mut out = Vec::with_capacity(steps.len());
+            for step in steps {
+                out.push(match step {
+                    ferry_spec::CanaryStep::Weight(w) => {
+                        CanaryStep::Weight(Weight::new(u32::from(w.get())).map_err(bad)?)
+                    }
+                    ferry_spec::CanaryStep::Pause(Pause::For(d)) => CanaryStep::Pause(d.as_std()),
+                    ferry_spec::CanaryStep::Pause(Pause::UntilPromoted) => {
+                        CanaryStep::PauseUntilPromoted
+                    }
+                    ferry_spec::CanaryStep::Analysis(name) => CanaryStep::Analysis(
+                        AnalysisRef::new(AnalysisName::new(name).map_err(bad)?),
+                    ),
+                });
+            }
+            Strategy::Canary { steps: out }
+        }
+    };
+    let plan = Plan::new(spec.app.as_str(), env, stable, new, replicas, strategy);
+    plan.validate().map_err(bad)?;
+    Ok(plan)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(toml: &str) -> Spec {
+        let doc =
+            ferry_spec::parse(&ferry_spec::SourceFile::new("ferry.toml", toml)).expect("parses");
+        doc.resolve(None).expect("resolves")
+    }
+
+    #[test]
+    fn rolling_is_the_default_and_takes_the_budgets() {
+        let s = spec("app = \"web\"\nimage = \"web:1\"\n[web]\nreplicas = 3\n");
+        let p = plan("prod", &s, None, Revision::new("1").unwrap()).unwrap();
+        assert_eq!(p.replicas, 3);
+        assert_eq!(
+            p.strategy,
+            Strategy::Rolling {
+                max_surge: Budget::Count(1),
+                max_unavailable: Budget::Count(0)
+            }
+        );
+    }
+}

@@ -1,0 +1,104 @@
+//! The API's request and response bodies, shared by the daemon and its client.
+
+use ferry_rollout::{Outcome, ReplicaCounts, Weights};
+use serde::{Deserialize, Serialize};
+
+/// `POST /v1/deploy`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeployRequest {
+    /// The app name.
+    pub app: String,
+    /// The environment name.
+    pub env: String,
+    /// The image reference to deploy (already built on the daemon's engine).
+    pub image: String,
+    /// The resolved `ferry_spec::Spec`, as JSON.
+    pub spec: serde_json::Value,
+    /// The git commit, when known.
+    #[serde(default)]
+    pub git_sha: Option<String>,
+    /// Who asked.
+    #[serde(default)]
+    pub created_by: Option<String>,
+}
+
+/// The answer to a deploy: the rollout started.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeployAccepted {
+    /// The rollout's id in the store.
+    pub rollout: i64,
+    /// The new revision's number.
+    pub revision: i64,
+    /// The revision serving before, if any.
+    pub from: Option<i64>,
+    /// The strategy name.
+    pub strategy: String,
+}
+
+/// `GET /v1/apps/{app}/{env}/status`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AppStatus {
+    /// The app name.
+    pub app: String,
+    /// The environment name.
+    pub env: String,
+    /// Where the service is reachable (the proxy's listeners).
+    pub urls: Vec<String>,
+    /// The stable (live) revision's number.
+    pub stable: Option<i64>,
+    /// The revision being rolled out, while a rollout runs.
+    pub canary: Option<i64>,
+    /// The latest rollout this daemon ran for the app+env.
+    pub rollout: Option<RolloutStatus>,
+}
+
+/// A rollout as `ferry status` shows it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RolloutStatus {
+    /// Its id.
+    pub id: i64,
+    /// The revision serving before.
+    pub from: Option<i64>,
+    /// The revision rolled out.
+    pub revision: i64,
+    /// The strategy name.
+    pub strategy: String,
+    /// The phase in words.
+    pub phase: String,
+    /// The current step: index (0-based) and label.
+    pub step: Option<(usize, String)>,
+    /// Every step's label.
+    pub steps: Vec<String>,
+    /// The traffic split between stable and new.
+    pub weights: Weights,
+    /// Replica counts.
+    pub replicas: ReplicaCounts,
+    /// Whether the rollout is over.
+    pub finished: bool,
+    /// How it ended.
+    pub outcome: Option<Outcome>,
+    /// One line for a plain live view.
+    pub summary: String,
+}
+
+/// `POST /v1/apps/{app}/{env}/promote`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct PromoteRequest {
+    /// Skip every remaining step.
+    #[serde(default)]
+    pub full: bool,
+}
+
+/// An error answer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// What went wrong, in plain words.
+    pub error: String,
+}
+
+/// A plain acknowledgement.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Ack {
+    /// What the daemon did.
+    pub message: String,
+}

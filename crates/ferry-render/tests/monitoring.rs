@@ -94,3 +94,74 @@ fn monitoring_snapshot_production() {
     all.push_str(&tree(&rendered(Target::Grafana, "production")));
     insta::assert_snapshot!(all);
 }
+
+/// The alert rules behave, checked by `promtool test rules` on synthetic series: a
+/// revision answering 10% 5xx fires FerryHighErrorRate (and a healthy one does not), a
+/// down target fires FerryInstanceDown, a certificate ten days from expiry fires
+/// FerryTLSCertificateExpiring, a rolled-back rollout fires FerryRolloutFailed.
+#[test]
+fn alert_rules_fire_on_synthetic_series() {
+    const TESTS: &str = r#"
+rule_files: [alerts.yml]
+evaluation_interval: 1m
+tests:
+  - interval: 1m
+    input_series:
+      - series: 'ferry_http_requests_total{app="hello",env="production",revision="r2",code="200"}'
+        values: '0+90x30'
+      - series: 'ferry_http_requests_total{app="hello",env="production",revision="r2",code="500"}'
+        values: '0+10x30'
+      - series: 'ferry_http_requests_total{app="hello",env="production",revision="r1",code="200"}'
+        values: '0+1000x30'
+      - series: 'ferry_http_requests_total{app="hello",env="production",revision="r1",code="500"}'
+        values: '0+1x30'
+      - series: 'up{job="hello",instance="hello:8080"}'
+        values: '0x30'
+      - series: 'ferry_tls_certificate_expiry_timestamp_seconds{host="hello.example.com"}'
+        values: '864000x200'
+      - series: 'ferry_rollouts_total{app="hello",env="production",outcome="rolled_back"}'
+        values: '0 0 0 1 1 1 1 1'
+    alert_rule_test:
+      - eval_time: 15m
+        alertname: FerryHighErrorRate
+        exp_alerts:
+          - exp_labels: {severity: critical, app: hello, env: production, revision: r2}
+            exp_annotations:
+              summary: "hello revision r2 answers more than 1% 5xx"
+              description: "Error rate is 10% over 5 minutes."
+      - eval_time: 5m
+        alertname: FerryInstanceDown
+        exp_alerts:
+          - exp_labels: {severity: critical, app: hello, env: production, job: hello, instance: "hello:8080"}
+            exp_annotations:
+              summary: "hello:8080 of job hello is down"
+              description: "Prometheus could not scrape it for 2 minutes."
+      - eval_time: 2h
+        alertname: FerryTLSCertificateExpiring
+        exp_alerts:
+          - exp_labels: {severity: warning, app: hello, env: production, host: hello.example.com}
+            exp_annotations:
+              summary: "TLS certificate for hello.example.com expires in less than 14 days"
+              description: "It expires in 9d 22h 0m 0s."
+      - eval_time: 2h
+        alertname: FerryTLSCertificateExpiringSoon
+        exp_alerts: []
+      - eval_time: 5m
+        alertname: FerryRolloutFailed
+        exp_alerts:
+          - exp_labels: {severity: warning, app: hello, env: production, outcome: rolled_back}
+            exp_annotations:
+              summary: "a rollout of hello ended rolled_back"
+              description: "See `ferry history` for the revision and the reason."
+"#;
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(dir.path(), &rendered(Target::Prometheus, "production"));
+    let tests = dir.path().join("prometheus/alerts_test.yml");
+    std::fs::write(&tests, TESTS).expect("write");
+    let out = tool_ok(
+        "promtool",
+        &["test", "rules", tests.to_str().expect("utf-8")],
+        "the Debian package prometheus",
+    );
+    assert!(out.contains("SUCCESS"), "{out}");
+}

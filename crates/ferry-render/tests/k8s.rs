@@ -426,3 +426,41 @@ fn every_strategy_shape_builds_and_validates() {
         "the PyPI package kubernetes-validate",
     );
 }
+
+/// The PromQL of the translated AnalysisTemplates parses (promtool checks it as recording
+/// rules once Argo's `{{args.*}}` placeholders are filled in, as Argo does at run time).
+#[test]
+fn analysis_template_queries_are_valid_promql() {
+    let r = rendered(Target::K8s, "production");
+    let text = r
+        .get("base/analysistemplate-hello-default.yaml")
+        .expect("the demo's canary runs the default analysis");
+    let docs = yaml_rust2::YamlLoader::load_from_str(text).expect("yaml");
+    let metrics = docs[0]["spec"]["metrics"].as_vec().expect("metrics");
+    let mut rules = Vec::new();
+    for (i, m) in metrics.iter().enumerate() {
+        let q = m["provider"]["prometheus"]["query"]
+            .as_str()
+            .expect("query");
+        assert!(q.contains("{{args.canary-hash}}"), "{q}");
+        let q = q
+            .replace("{{args.app}}", "hello")
+            .replace("{{args.canary-hash}}", "6d4b9c7f8")
+            .replace("{{args.stable-hash}}", "5c8f7d6b4");
+        rules.push(serde_json::json!({ "record": format!("analysis:q{i}"), "expr": q }));
+    }
+    // sample-size + errors + errors-increase + p95 + p95-relative
+    assert_eq!(rules.len(), 5);
+    let file = tempfile::tempdir().expect("tempdir");
+    let path = file.path().join("analysis-rules.json");
+    std::fs::write(
+        &path,
+        serde_json::json!({ "groups": [{ "name": "analysis", "rules": rules }] }).to_string(),
+    )
+    .expect("write");
+    tool_ok(
+        "promtool",
+        &["check", "rules", path.to_str().expect("utf-8")],
+        "the Debian package prometheus",
+    );
+}

@@ -98,7 +98,8 @@ fn monitoring_snapshot_production() {
 /// The alert rules behave, checked by `promtool test rules` on synthetic series: a
 /// revision answering 10% 5xx fires FerryHighErrorRate (and a healthy one does not), a
 /// down target fires FerryInstanceDown, a certificate ten days from expiry fires
-/// FerryTLSCertificateExpiring, a rolled-back rollout fires FerryRolloutFailed.
+/// FerryTLSCertificateExpiring, a rolled-back rollout fires FerryRolloutFailed and a failed
+/// analysis FerryCanaryAnalysisFailed.
 #[test]
 fn alert_rules_fire_on_synthetic_series() {
     const TESTS: &str = r#"
@@ -120,6 +121,8 @@ tests:
       - series: 'ferry_tls_certificate_expiry_timestamp_seconds{host="hello.example.com"}'
         values: '864000x200'
       - series: 'ferry_rollouts_total{app="hello",env="production",outcome="rolled_back"}'
+        values: '0 0 0 1 1 1 1 1'
+      - series: 'ferry_analysis_runs_total{app="hello",env="production",analysis="default",verdict="fail"}'
         values: '0 0 0 1 1 1 1 1'
     alert_rule_test:
       - eval_time: 15m
@@ -153,6 +156,13 @@ tests:
             exp_annotations:
               summary: "a rollout of hello ended rolled_back"
               description: "See `ferry history` for the revision and the reason."
+      - eval_time: 5m
+        alertname: FerryCanaryAnalysisFailed
+        exp_alerts:
+          - exp_labels: {severity: warning, app: hello, env: production, analysis: default, verdict: fail}
+            exp_annotations:
+              summary: "canary analysis default of hello failed"
+              description: "The canary was judged worse than stable and rolled back."
 "#;
     let dir = tempfile::tempdir().expect("tempdir");
     write(dir.path(), &rendered(Target::Prometheus, "production"));

@@ -334,3 +334,13 @@ fn render_writes_a_kustomize_tree_and_prints_single_files() {
     assert_eq!(gitops_without_env.status.code(), Some(2));
     assert!(text(&gitops_without_env.stderr).contains("--env"));
 }
+
+#[test]
+fn check_explains_a_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = ferry(dir.path(), &["check", "--explain", "DF001"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("base-image-tag"));
+    let unknown = ferry(dir.path(), &["check", "--explain", "NOPE999"]);
+    assert_eq!(unknown.status.code(), Some(2));
+}

@@ -14,6 +14,15 @@ use crate::printer::Printer;
 use crate::project;
 
 pub fn run(args: &CheckArgs, global: &Global, printer: &Printer) -> anyhow::Result<u8> {
+    if let Some(rule) = &args.explain {
+        let text = ferry_check::rules::explain(rule).ok_or_else(|| {
+            Expected::Usage(format!(
+                "no rule `{rule}`; rule ids and names are listed in docs/check.md"
+            ))
+        })?;
+        printer.data(text)?;
+        return Ok(exit::OK);
+    }
     let config = project::find_config(global).ok();
     let paths = if args.paths.is_empty() {
         vec![

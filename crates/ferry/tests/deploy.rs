@@ -1,0 +1,300 @@
+//! `ferry serve` and `ferry deploy` against the real Docker engine: two rolling deploys
+//! of the demo service under continuous load with zero failed requests, status as JSON,
+//! the API's bearer token, and a clear exit 3 when no daemon runs.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+const APP: &str = "deploytest";
+const IMAGE: &str = "ferry-deploy-test:hello";
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn ferry(args: &[&str], state: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(args)
+        .env_remove("FERRY_OUTPUT")
+        .env_remove("FERRY_ENV")
+        .env_remove("FERRY_CONFIG")
+        .env_remove("FERRY_API")
+        .env_remove("FERRY_TOKEN")
+        .env("FERRY_STATE_DIR", state)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .output()
+        .expect("ferry runs")
+}
+
+fn docker(args: &[&str]) -> Output {
+    Command::new("docker")
+        .args(args)
+        .output()
+        .expect("the docker CLI is installed")
+}
+
+/// The containers the test's app has on the engine.
+fn containers() -> Vec<String> {
+    let label = format!("label=ferry.app={APP}");
+    text(&docker(&["ps", "-aq", "--filter", &label]).stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Kills the daemon and removes every container and the network the test created,
+/// whatever happened.
+struct Cleanup {
+    daemon: Option<Child>,
+}
+
+impl Cleanup {
+    fn run(&mut self) {
+        if let Some(mut child) = self.daemon.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let ids = containers();
+        if !ids.is_empty() {
+            let mut args = vec!["rm", "-f"];
+            args.extend(ids.iter().map(String::as_str));
+            docker(&args);
+        }
+        let network = format!("ferry-{APP}-default");
+        docker(&["network", "rm", &network]);
+    }
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        self.run();
+    }
+}
+
+/// Builds the demo image (static binary by its hook, then a FROM scratch build).
+fn build_demo_image() {
+    let hello = repo_root().join("examples/hello");
+    let hook = Command::new(hello.join("build-static.sh"))
+        .output()
+        .expect("build-static.sh runs");
+    assert!(hook.status.success(), "{}", text(&hook.stderr));
+    let out = docker(&["build", "-q", "-t", IMAGE, hello.to_str().expect("utf-8 path")]);
+    assert!(
+        out.status.success(),
+        "docker build of the demo failed (is the Docker engine running?): {}",
+        text(&out.stderr)
+    );
+}
+
+fn write_spec(dir: &Path, version: &str) -> PathBuf {
+    let dir = dir.join(version);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("ferry.toml");
+    std::fs::write(
+        &path,
+        format!(
+            r#"app = "{APP}"
+image = "{IMAGE}"
+
+[web]
+port = 8080
+replicas = 2
+drain_timeout = "5s"
+stop_timeout = "5s"
+
+[web.health]
+path = "/health"
+interval = "1s"
+timeout = "1s"
+
+[strategy]
+kind = "rolling"
+
+[env]
+VERSION = "{version}"
+"#
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// One GET on a fresh connection: the status code and the body.
+fn get(addr: SocketAddr, path: &str, token: Option<&str>) -> Result<(u16, String), String> {
+    let mut stream =
+        TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map_err(|e| e.to_string())?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .map_err(|e| e.to_string())?;
+    let auth = token.map_or_else(String::new, |t| format!("Authorization: Bearer {t}\r\n"));
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n"
+    )
+    .map_err(|e| e.to_string())?;
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).map_err(|e| e.to_string())?;
+    let status = raw
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("no status line in {raw:?}"))?;
+    let body = raw.split_once("\r\n\r\n").map(|(_, b)| b.to_owned());
+    Ok((status, body.unwrap_or_default()))
+}
+
+#[test]
+fn docker_two_rolling_deploys_under_load_lose_no_request() {
+    let started = Instant::now();
+    let tmp = tempfile::tempdir().unwrap();
+    let state = tmp.path().join("state");
+    let mut cleanup = Cleanup { daemon: None };
+    cleanup.run(); // leftovers of an earlier, interrupted run
+    build_demo_image();
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--api", "127.0.0.1:0"])
+        .env("FERRY_STATE_DIR", &state)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("ferry serve starts");
+    let stdout = child.stdout.take().unwrap();
+    cleanup.daemon = Some(child);
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).unwrap();
+    let proxy: SocketAddr = line
+        .split("proxy on http://")
+        .nth(1)
+        .and_then(|r| r.split('/').next())
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("no proxy address in {line:?}"));
+    let api: SocketAddr = std::fs::read_to_string(state.join("api-addr"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+
+    // The API wants the token: 401 with a JSON error without it.
+    let (code, body) = get(api, "/v1/health", None).unwrap();
+    assert_eq!(code, 401, "{body}");
+    assert!(body.contains("\"error\""), "{body}");
+    let token = std::fs::read_to_string(state.join("token")).unwrap();
+    let (code, _) = get(api, "/v1/health", Some(token.trim())).unwrap();
+    assert_eq!(code, 200);
+
+    let v1 = write_spec(tmp.path(), "v1");
+    let v2 = write_spec(tmp.path(), "v2");
+    let out = ferry(&["--config", v1.to_str().unwrap(), "deploy"], &state);
+    assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
+    let (code, body) = get(proxy, "/", None).unwrap();
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("v1"), "{body}");
+
+    // Load for the whole second deploy: every request must succeed.
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            let (mut ok, mut failed) = (0u32, Vec::new());
+            while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+                match get(proxy, "/", None) {
+                    Ok((200, _)) => ok += 1,
+                    Ok((code, body)) => failed.push(format!("{code}: {body}")),
+                    Err(e) => failed.push(e),
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            (ok, failed)
+        })
+    };
+    let out = ferry(&["--config", v2.to_str().unwrap(), "deploy"], &state);
+    stop.store(true, Ordering::Relaxed);
+    let (ok, failed) = load.join().unwrap();
+    assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(failed.is_empty(), "{} failed of {}: {failed:?}", failed.len(), ok);
+    assert!(ok > 20, "the load loop sent only {ok} requests");
+    for _ in 0..10 {
+        let (code, body) = get(proxy, "/", None).unwrap();
+        assert_eq!(code, 200);
+        assert!(body.contains("v2"), "{body}");
+    }
+
+    let out = ferry(
+        &["--config", v2.to_str().unwrap(), "--output", "json", "status"],
+        &state,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(status["stable"], 2, "{status}");
+    assert_eq!(status["canary"], serde_json::Value::Null, "{status}");
+    assert_eq!(status["rollout"]["finished"], true, "{status}");
+    assert_eq!(status["urls"][0], format!("http://{proxy}/"), "{status}");
+    // The old replicas are drained, then stopped, after traffic left them.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while containers().len() != 2 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(containers().len(), 2, "only the two replicas of v2 run");
+
+    let out = ferry(
+        &["--config", v2.to_str().unwrap(), "--output", "json", "history"],
+        &state,
+    );
+    let history: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(history[0]["status"], "live", "{history}");
+    assert_eq!(history[1]["status"], "superseded", "{history}");
+
+    cleanup.run();
+    assert!(containers().is_empty(), "containers left behind");
+    eprintln!(
+        "two deploys, {ok} requests under load, 0 failed, {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+}
+
+#[test]
+fn deploy_without_a_daemon_exits_3_naming_ferry_serve() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = write_spec(tmp.path(), "v1");
+    let state = tmp.path().join("state");
+    // No token: no daemon was ever started here.
+    let out = ferry(&["--config", spec.to_str().unwrap(), "deploy"], &state);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("ferry serve"), "{}", text(&out.stderr));
+    // A token and an address, but nobody listening.
+    std::fs::create_dir_all(&state).unwrap();
+    std::fs::write(state.join("token"), "x".repeat(64)).unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = closed.local_addr().unwrap();
+    drop(closed);
+    std::fs::write(state.join("api-addr"), addr.to_string()).unwrap();
+    let out = ferry(&["--config", spec.to_str().unwrap(), "status"], &state);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("no ferry daemon answers"), "{stderr}");
+    assert!(stderr.contains("ferry serve"), "{stderr}");
+}

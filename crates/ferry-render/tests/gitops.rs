@@ -132,3 +132,50 @@ fn argocd_syncs_automatically_except_in_production() {
     );
     insta::assert_snapshot!(tree(&r));
 }
+
+#[test]
+fn a_spec_change_is_a_render_commit_and_commit_false_only_writes() {
+    let repo = tempfile::tempdir().expect("tempdir");
+    git(repo.path(), &["init", "--quiet"]);
+    let opts = GitopsOptions::default();
+    gitops_update(repo.path(), "production", &k8s("hello:v1"), &opts).expect("first render");
+
+    let mut spec = hello_for("production");
+    spec.web.as_mut().expect("web").replicas = 5;
+    let r = render(
+        Target::K8s,
+        &spec,
+        Some("production"),
+        &RenderOptions {
+            image: Some("hello:v1".to_owned()),
+            ..options()
+        },
+    )
+    .expect("renders");
+    let dry = gitops_update(
+        repo.path(),
+        "production",
+        &r,
+        &GitopsOptions {
+            commit: false,
+            ..opts.clone()
+        },
+    )
+    .expect("write only");
+    assert!(!dry.promotion_only && dry.commit.is_none(), "{dry:?}");
+    assert!(
+        dry.message
+            .starts_with("ferry: render production manifests (1 file changed"),
+        "{}",
+        dry.message
+    );
+    let status = git(repo.path(), &["status", "--porcelain"]);
+    assert_eq!(
+        status.trim(),
+        "M deploy/overlays/production/kustomization.yaml"
+    );
+    assert_eq!(
+        git(repo.path(), &["rev-list", "--count", "HEAD"]).trim(),
+        "1"
+    );
+}

@@ -98,7 +98,13 @@ fn build_demo_image() {
         .output()
         .expect("build-static.sh runs");
     assert!(hook.status.success(), "{}", text(&hook.stderr));
-    let out = docker(&["build", "-q", "-t", IMAGE, hello.to_str().expect("utf-8 path")]);
+    let out = docker(&[
+        "build",
+        "-q",
+        "-t",
+        IMAGE,
+        hello.to_str().expect("utf-8 path"),
+    ]);
     assert!(
         out.status.success(),
         "docker build of the demo failed (is the Docker engine running?): {}",
@@ -208,7 +214,12 @@ fn docker_two_rolling_deploys_under_load_lose_no_request() {
     let v1 = write_spec(tmp.path(), "v1");
     let v2 = write_spec(tmp.path(), "v2");
     let out = ferry(&["--config", v1.to_str().unwrap(), "deploy"], &state);
-    assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
     let (code, body) = get(proxy, "/", None).unwrap();
     assert_eq!(code, 200, "{body}");
     assert!(body.contains("v1"), "{body}");
@@ -234,8 +245,18 @@ fn docker_two_rolling_deploys_under_load_lose_no_request() {
     let out = ferry(&["--config", v2.to_str().unwrap(), "deploy"], &state);
     stop.store(true, Ordering::Relaxed);
     let (ok, failed) = load.join().unwrap();
-    assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
-    assert!(failed.is_empty(), "{} failed of {}: {failed:?}", failed.len(), ok);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(
+        failed.is_empty(),
+        "{} failed of {}: {failed:?}",
+        failed.len(),
+        ok
+    );
     assert!(ok > 20, "the load loop sent only {ok} requests");
     for _ in 0..10 {
         let (code, body) = get(proxy, "/", None).unwrap();
@@ -244,7 +265,13 @@ fn docker_two_rolling_deploys_under_load_lose_no_request() {
     }
 
     let out = ferry(
-        &["--config", v2.to_str().unwrap(), "--output", "json", "status"],
+        &[
+            "--config",
+            v2.to_str().unwrap(),
+            "--output",
+            "json",
+            "status",
+        ],
         &state,
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -261,7 +288,13 @@ fn docker_two_rolling_deploys_under_load_lose_no_request() {
     assert_eq!(containers().len(), 2, "only the two replicas of v2 run");
 
     let out = ferry(
-        &["--config", v2.to_str().unwrap(), "--output", "json", "history"],
+        &[
+            "--config",
+            v2.to_str().unwrap(),
+            "--output",
+            "json",
+            "history",
+        ],
         &state,
     );
     let history: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -284,7 +317,11 @@ fn deploy_without_a_daemon_exits_3_naming_ferry_serve() {
     // No token: no daemon was ever started here.
     let out = ferry(&["--config", spec.to_str().unwrap(), "deploy"], &state);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
-    assert!(text(&out.stderr).contains("ferry serve"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("ferry serve"),
+        "{}",
+        text(&out.stderr)
+    );
     // A token and an address, but nobody listening.
     std::fs::create_dir_all(&state).unwrap();
     std::fs::write(state.join("token"), "x".repeat(64)).unwrap();

@@ -13,6 +13,7 @@ ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-10s}
 CONNS=${CONNS:-64}
 THREADS=${THREADS:-2}
+IDLE_CONNS=${IDLE_CONNS:-10000}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 
@@ -23,6 +24,13 @@ done
 echo "building ferry-proxy (release)..." >&2
 (cd "$ROOT" && CARGO_TARGET_DIR="$TARGET_DIR" cargo build --quiet --release -p ferry-proxy --example proxy)
 FERRY_BIN="$TARGET_DIR/release/examples/proxy"
+
+# Room for IDLE_CONNS client sockets in this shell's children (the proxies and the client).
+WANT_FDS=$((IDLE_CONNS * 2 + 4096)); HARD_FDS=$(ulimit -Hn)
+[[ $HARD_FDS != unlimited && $HARD_FDS -lt $WANT_FDS ]] && WANT_FDS=$HARD_FDS
+ulimit -n "$WANT_FDS"
+# HAProxy reserves two descriptors per connection up front: cap it below the limit.
+HAPROXY_MAXCONN=$(( (WANT_FDS - 200) / 2 ))
 
 WORK=$(mktemp -d /tmp/ferry-bench.XXXXXX)
 PIDS=()
@@ -42,7 +50,8 @@ user root;
 worker_processes $2;
 pid $WORK/$1/nginx.pid;
 error_log $WORK/$1/error.log warn;
-events { worker_connections 4096; }
+worker_rlimit_nofile $WANT_FDS;
+events { worker_connections $((IDLE_CONNS + 4096)); }
 http {
   access_log off;
   keepalive_requests 1000000;
@@ -68,7 +77,7 @@ nginx -c "$WORK/nginx/nginx.conf" -g 'daemon off;' & NGINX_PID=$!; PIDS+=($NGINX
 cat > "$WORK/haproxy.cfg" <<CONF
 global
   nbthread 2
-  maxconn 4000
+  maxconn $HAPROXY_MAXCONN
 defaults
   mode http
   timeout connect 3s
@@ -151,9 +160,52 @@ for round in $(seq 1 "$ROUNDS"); do
   done
 done
 
-python3 - "$RESULTS" "$ROUNDS" "$DURATION" "$CONNS" "$THREADS" <<'PY'
+# Memory with IDLE_CONNS idle keep-alive client connections (one request each, then idle).
+rss_kib() {
+  local total=0 pid
+  for pid in "$1" $(ps -o pid= --ppid "$1" 2>/dev/null); do
+    total=$((total + $(awk '/^VmRSS/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)))
+  done
+  echo "$total"
+}
+MEMORY="$WORK/memory.tsv"
+: > "$MEMORY"
+for t in nginx haproxy ferry; do
+  pid=${PROXY_PID[$t]}
+  before=$(rss_kib "$pid")
+  python3 - "${PORT[$t]}" "$IDLE_CONNS" "$WORK/hold.$t" <<'HOLD' &
+import os, socket, sys, time
+port, n, flag = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+socks = []
+for _ in range(n):
+    try:
+        s = socket.create_connection(("127.0.0.1", port), timeout=2)
+        s.sendall(b"GET / HTTP/1.1\r\nHost: bench\r\n\r\n")
+        if not s.recv(4096):
+            break
+    except OSError:
+        break
+    socks.append(s)
+with open(flag, "w") as f:
+    f.write(str(len(socks)))
+deadline = time.time() + 60
+while os.path.exists(flag) and time.time() < deadline:
+    time.sleep(0.1)
+HOLD
+  holder=$!
+  for _ in $(seq 1 600); do [[ -e "$WORK/hold.$t" ]] && break; sleep 0.1; done
+  sleep 1
+  after=$(rss_kib "$pid")
+  held=$(cat "$WORK/hold.$t" 2>/dev/null || echo 0)
+  rm -f "$WORK/hold.$t"
+  wait "$holder" || true
+  printf '%s\t%s\t%s\t%s\n' "$t" "$before" "$after" "$held" >> "$MEMORY"
+  echo "memory $t: ${before} KiB idle, ${after} KiB with $held connections" >&2
+done
+
+python3 - "$RESULTS" "$ROUNDS" "$DURATION" "$CONNS" "$THREADS" "$MEMORY" "$IDLE_CONNS" <<'PY'
 import statistics, sys
-path, rounds, duration, conns, threads = sys.argv[1:]
+path, rounds, duration, conns, threads, memory, idle = sys.argv[1:]
 rows = {}
 for line in open(path):
     t, rps, p50, p99, cpu, _ = (line.rstrip("\n").split("\t") + [""])[:6]
@@ -177,4 +229,16 @@ for t in ["direct", "nginx", "haproxy", "ferry"]:
     p99_n = f"{m['p99'] / n['p99']:.2f}×"
     cpu_n = f"{m['cpu'] / n['cpu']:.2f}×" if m["cpu"] is not None and n["cpu"] else "-"
     print(f"| {t} | {m['rps']:.0f} | {m['p50']:.0f} | {m['p99']:.0f} | {cpu} | {vs_d} | {vs_n} | {p99_n} | {cpu_n} |")
+print()
+print(f"memory (RSS of the proxy, all processes) with up to {idle} idle keep-alive client connections")
+print("| target | connections held | RSS idle KiB | RSS with connections KiB | KiB per connection | RSS vs nginx |")
+print("| --- | ---: | ---: | ---: | ---: | ---: |")
+mem = {}
+for line in open(memory):
+    t, before, after, held = line.split()
+    mem[t] = (int(before), int(after), int(held))
+for t, (before, after, held) in mem.items():
+    per = (after - before) / held if held else float("nan")
+    vs = f"{after / mem['nginx'][1]:.2f}×" if "nginx" in mem and mem["nginx"][1] else "-"
+    print(f"| {t} | {held} | {before} | {after} | {per:.2f} | {vs} |")
 PY

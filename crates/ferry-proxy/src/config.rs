@@ -357,6 +357,68 @@ impl ProxyConfig {
         }
     }
 
+    /// The quick mode of `ferry proxy --listen ADDR --to [REVISION@WEIGHT=]ADDR[,ADDR...]`:
+    /// one service, one pool per target. Revisions default to `r1`, `r2`...;
+    /// targets without a weight share what the weighted ones leave (the first
+    /// ones take the rounding remainder).
+    pub fn quick(listen: SocketAddr, targets: &[String]) -> Result<Self, Error> {
+        if targets.is_empty() {
+            return Err(Error::InvalidTable(
+                "at least one --to target is needed".into(),
+            ));
+        }
+        let mut parsed = Vec::new();
+        for (i, t) in targets.iter().enumerate() {
+            let bad = |why: &str| {
+                Error::InvalidTable(format!(
+                    "target {t:?}: {why} (expected [REVISION@WEIGHT=]ADDR[,ADDR...], e.g. v2@10=127.0.0.1:9002)"
+                ))
+            };
+            let (head, addrs) = match t.split_once('=') {
+                Some((h, a)) => (Some(h), a),
+                None => (None, t.as_str()),
+            };
+            let (revision, weight) = match head {
+                None => (format!("r{}", i + 1), None),
+                Some(h) => match h.split_once('@') {
+                    Some((r, w)) => {
+                        let w: u32 = w.parse().map_err(|_| bad("weight is not a number"))?;
+                        let w = Weight::new(w).ok_or_else(|| bad("weight is above 100"))?;
+                        (r.to_owned(), Some(w))
+                    }
+                    None => (h.to_owned(), None),
+                },
+            };
+            let backends = addrs
+                .split(',')
+                .map(|a| {
+                    a.trim()
+                        .parse::<SocketAddr>()
+                        .map_err(|_| bad(&format!("{a:?} is not ip:port")))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            parsed.push((revision, weight, backends));
+        }
+        let fixed: u32 = parsed.iter().filter_map(|p| p.1).map(Weight::get).sum();
+        let open =
+            u32::try_from(parsed.iter().filter(|p| p.1.is_none()).count()).unwrap_or(u32::MAX);
+        let rest = 100u32.saturating_sub(fixed);
+        if let (Some(share), Some(mut extra)) = (rest.checked_div(open), rest.checked_rem(open)) {
+            for p in parsed.iter_mut().filter(|p| p.1.is_none()) {
+                let w = share + u32::from(extra > 0);
+                extra = extra.saturating_sub(1);
+                p.1 = Weight::new(w);
+            }
+        }
+        let pools = parsed
+            .into_iter()
+            .map(|(r, w, b)| (r, w.unwrap_or(Weight::ZERO), b))
+            .collect();
+        let config = Self::weighted(listen, pools);
+        config.routing().validate()?;
+        Ok(config)
+    }
+
     /// The routing table part.
     pub fn routing(&self) -> RoutingConfig {
         RoutingConfig {
@@ -511,6 +573,56 @@ mod tests {
         let err = c.routing().validate().expect_err("invalid").to_string();
         assert!(err.contains("sum to 90"), "{err}");
         assert!(err.contains("unknown service \"nope\""), "{err}");
+    }
+
+    #[test]
+    fn quick_targets_parse_and_share_the_rest() {
+        let listen = "127.0.0.1:8080".parse().expect("addr");
+        let c = ProxyConfig::quick(
+            listen,
+            &[
+                "v1@90=127.0.0.1:9001,127.0.0.1:9003".into(),
+                "v2@10=127.0.0.1:9002".into(),
+            ],
+        )
+        .expect("valid");
+        let pools = &c.services["app"].pools;
+        assert_eq!(
+            (
+                pools[0].revision.as_str(),
+                pools[0].weight.get(),
+                pools[0].backends.len()
+            ),
+            ("v1", 90, 2)
+        );
+        assert_eq!(
+            (pools[1].revision.as_str(), pools[1].weight.get()),
+            ("v2", 10)
+        );
+        let c = ProxyConfig::quick(
+            listen,
+            &[
+                "127.0.0.1:1".into(),
+                "b=127.0.0.1:2".into(),
+                "127.0.0.1:3".into(),
+            ],
+        )
+        .expect("valid");
+        let w: Vec<u32> = c.services["app"]
+            .pools
+            .iter()
+            .map(|p| p.weight.get())
+            .collect();
+        assert_eq!(w, vec![34, 33, 33]);
+        assert_eq!(c.services["app"].pools[1].revision, "b");
+        for bad in [
+            "v1@x=127.0.0.1:1",
+            "v1@101=127.0.0.1:1",
+            "v1=nowhere",
+            "v1@60=127.0.0.1:1",
+        ] {
+            assert!(ProxyConfig::quick(listen, &[bad.into()]).is_err(), "{bad}");
+        }
     }
 
     #[test]

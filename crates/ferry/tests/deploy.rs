@@ -1,6 +1,9 @@
-//! `ferry serve` and `ferry deploy` against the real Docker engine: two rolling deploys
-//! of the demo service under continuous load with zero failed requests, status as JSON,
-//! the API's bearer token, and a clear exit 3 when no daemon runs.
+//! `ferry serve` and `ferry deploy` against the real Docker engine: rolling deploys, a
+//! canary held for `ferry promote` and a crashing revision rolled back, all under
+//! continuous load with zero failed requests; status and history as JSON, the API's
+//! bearer token, and a clear exit 3 when no daemon runs.
+
+#![allow(clippy::unwrap_used, reason = "test setup failures should panic")]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -113,7 +116,19 @@ fn build_demo_image() {
 }
 
 fn write_spec(dir: &Path, version: &str) -> PathBuf {
-    let dir = dir.join(version);
+    write_spec_with(dir, version, version, "", "kind = \"rolling\"")
+}
+
+/// A spec of the demo in `dir/<name>/ferry.toml`: `web_extra` lines go into `[web]`,
+/// `strategy` into `[strategy]`.
+fn write_spec_with(
+    dir: &Path,
+    name: &str,
+    version: &str,
+    web_extra: &str,
+    strategy: &str,
+) -> PathBuf {
+    let dir = dir.join(name);
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("ferry.toml");
     std::fs::write(
@@ -127,6 +142,7 @@ port = 8080
 replicas = 2
 drain_timeout = "5s"
 stop_timeout = "5s"
+{web_extra}
 
 [web.health]
 path = "/health"
@@ -134,7 +150,7 @@ interval = "1s"
 timeout = "1s"
 
 [strategy]
-kind = "rolling"
+{strategy}
 
 [env]
 VERSION = "{version}"
@@ -169,18 +185,11 @@ fn get(addr: SocketAddr, path: &str, token: Option<&str>) -> Result<(u16, String
     Ok((status, body.unwrap_or_default()))
 }
 
-#[test]
-fn docker_two_rolling_deploys_under_load_lose_no_request() {
-    let started = Instant::now();
-    let tmp = tempfile::tempdir().unwrap();
-    let state = tmp.path().join("state");
-    let mut cleanup = Cleanup { daemon: None };
-    cleanup.run(); // leftovers of an earlier, interrupted run
-    build_demo_image();
-
+/// Starts `ferry serve` on free loopback ports; returns the proxy and API addresses.
+fn start_daemon(cleanup: &mut Cleanup, state: &Path) -> (SocketAddr, SocketAddr) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
         .args(["serve", "--listen", "127.0.0.1:0", "--api", "127.0.0.1:0"])
-        .env("FERRY_STATE_DIR", &state)
+        .env("FERRY_STATE_DIR", state)
         .env("NO_COLOR", "1")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -202,6 +211,168 @@ fn docker_two_rolling_deploys_under_load_lose_no_request() {
         .trim()
         .parse()
         .unwrap();
+
+    (proxy, api)
+}
+
+/// A load loop on fresh connections until `stop` (at most 60 s): successes and failures.
+fn load(proxy: SocketAddr, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<(u32, Vec<String>)> {
+    std::thread::spawn(move || {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let (mut ok, mut failed) = (0u32, Vec::new());
+        while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+            match get(proxy, "/", None) {
+                Ok((200, _)) => ok += 1,
+                Ok((code, body)) => failed.push(format!("{code}: {body}")),
+                Err(e) => failed.push(e),
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        (ok, failed)
+    })
+}
+
+fn status(spec: &Path, state: &Path) -> serde_json::Value {
+    let out = ferry(
+        &[
+            "--config",
+            spec.to_str().unwrap(),
+            "--output",
+            "json",
+            "status",
+        ],
+        state,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Polls the status until `done` holds (at most 60 s).
+fn wait_status(
+    spec: &Path,
+    state: &Path,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let s = status(spec, state);
+        if done(&s) || Instant::now() > deadline {
+            return s;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn docker_canary_waits_for_promote_and_a_crashing_revision_rolls_back() {
+    let tmp = tempfile::tempdir().unwrap();
+    let state = tmp.path().join("state");
+    let mut cleanup = Cleanup { daemon: None };
+    cleanup.run();
+    build_demo_image();
+    let (proxy, _api) = start_daemon(&mut cleanup, &state);
+    let v1 = write_spec(tmp.path(), "v1");
+    let canary = write_spec_with(
+        tmp.path(),
+        "canary",
+        "v2",
+        "",
+        "kind = \"canary\"\n[strategy.canary]\nsteps = [{ weight = 50 }, { pause = \"until-promoted\" }]",
+    );
+    let crash = write_spec_with(
+        tmp.path(),
+        "crash",
+        "v3",
+        "command = [\"crash-on-start\"]",
+        "kind = \"rolling\"",
+    );
+    let out = ferry(&["--config", v1.to_str().unwrap(), "deploy"], &state);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let loader = load(proxy, stop.clone());
+
+    // Canary: 50% once healthy, then it waits for `ferry promote`.
+    let out = ferry(
+        &["--config", canary.to_str().unwrap(), "deploy", "--detach"],
+        &state,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let s = wait_status(&canary, &state, |s| {
+        s["rollout"]["phase"]
+            .as_str()
+            .is_some_and(|p| p.contains("until promoted"))
+    });
+    assert_eq!(s["canary"], 2, "{s}");
+    assert_eq!(s["stable"], 1, "{s}");
+    assert_eq!(s["rollout"]["weights"]["canary"], 50, "{s}");
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..40 {
+        let (code, body) = get(proxy, "/", None).unwrap();
+        assert_eq!(code, 200);
+        seen.insert(if body.contains("v2") { "v2" } else { "v1" });
+    }
+    assert_eq!(seen.len(), 2, "both revisions serve at 50%: {seen:?}");
+    let out = ferry(&["--config", canary.to_str().unwrap(), "promote"], &state);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let s = wait_status(&canary, &state, |s| s["rollout"]["finished"] == true);
+    assert_eq!(s["stable"], 2, "{s}");
+    assert_eq!(s["rollout"]["outcome"]["outcome"], "promoted", "{s}");
+
+    // A revision whose containers exit at once: rolled back, exit 1, v2 keeps serving.
+    let out = ferry(&["--config", crash.to_str().unwrap(), "deploy"], &state);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("rolled back"), "{stderr}");
+    stop.store(true, Ordering::Relaxed);
+    let (ok, failed) = loader.join().unwrap();
+    assert!(
+        failed.is_empty(),
+        "{} failed of {}: {failed:?}",
+        failed.len(),
+        ok
+    );
+    let (code, body) = get(proxy, "/", None).unwrap();
+    assert_eq!(code, 200);
+    assert!(body.contains("v2"), "{body}");
+    let s = status(&crash, &state);
+    assert_eq!(s["stable"], 2, "{s}");
+    let out = ferry(
+        &[
+            "--config",
+            crash.to_str().unwrap(),
+            "--output",
+            "json",
+            "history",
+        ],
+        &state,
+    );
+    let history: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(history[0]["status"], "failed", "{history}");
+    assert!(
+        history[0]["reason"].as_str().is_some_and(|r| !r.is_empty()),
+        "{history}"
+    );
+    cleanup.run();
+    assert!(containers().is_empty(), "containers left behind");
+    eprintln!("canary, promote and a crashing revision: {ok} requests under load, 0 failed");
+}
+
+#[test]
+fn docker_two_rolling_deploys_under_load_lose_no_request() {
+    let started = Instant::now();
+    let tmp = tempfile::tempdir().unwrap();
+    let state = tmp.path().join("state");
+    let mut cleanup = Cleanup { daemon: None };
+    cleanup.run(); // leftovers of an earlier, interrupted run
+    build_demo_image();
+
+    let (proxy, api) = start_daemon(&mut cleanup, &state);
 
     // The API wants the token: 401 with a JSON error without it.
     let (code, body) = get(api, "/v1/health", None).unwrap();
@@ -226,22 +397,7 @@ fn docker_two_rolling_deploys_under_load_lose_no_request() {
 
     // Load for the whole second deploy: every request must succeed.
     let stop = Arc::new(AtomicBool::new(false));
-    let load = {
-        let stop = stop.clone();
-        std::thread::spawn(move || {
-            let deadline = Instant::now() + Duration::from_secs(60);
-            let (mut ok, mut failed) = (0u32, Vec::new());
-            while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
-                match get(proxy, "/", None) {
-                    Ok((200, _)) => ok += 1,
-                    Ok((code, body)) => failed.push(format!("{code}: {body}")),
-                    Err(e) => failed.push(e),
-                }
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            (ok, failed)
-        })
-    };
+    let load = load(proxy, stop.clone());
     let out = ferry(&["--config", v2.to_str().unwrap(), "deploy"], &state);
     stop.store(true, Ordering::Relaxed);
     let (ok, failed) = load.join().unwrap();

@@ -144,7 +144,7 @@ async fn deploy(
             entry.events = None;
         }
     };
-    let result = start_rollout(&api, &req, spec, pools, tx, rx).await;
+    let result = start_rollout(&api, &req, spec, pools, tx, rx, None).await;
     if result.is_err() {
         release();
     }
@@ -158,6 +158,7 @@ async fn start_rollout(
     pools: Arc<std::sync::Mutex<controller::Pools>>,
     tx: mpsc::UnboundedSender<Event>,
     rx: mpsc::UnboundedReceiver<Event>,
+    rollback_to: Option<i64>,
 ) -> Result<DeployAccepted, ApiError> {
     let shared = &api.shared;
     let store = &shared.store;
@@ -181,27 +182,39 @@ async fn start_rollout(
         .created_by
         .clone()
         .unwrap_or_else(|| "ferry deploy".to_owned());
-    let revision = store
-        .next_revision(&NewRevision {
-            app: req.app.clone(),
-            env: req.env.clone(),
-            image: req.image.clone(),
-            image_id: None,
-            image_digest: None,
-            git_sha: req.git_sha.clone(),
-            spec: req.spec.clone(),
-            spec_hash: spec_hash(&req.spec.to_string()),
-            created_by: created_by.clone(),
-        })
-        .await
-        .map_err(|e| ApiError::internal("cannot record the revision", e))?;
+    let revision = match rollback_to {
+        Some(number) => store
+            .revision(&req.app, &req.env, number)
+            .await
+            .map_err(|e| ApiError::internal("cannot read the revision", e))?
+            .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no revision {number}")))?,
+        None => store
+            .next_revision(&NewRevision {
+                app: req.app.clone(),
+                env: req.env.clone(),
+                image: req.image.clone(),
+                image_id: None,
+                image_digest: None,
+                git_sha: req.git_sha.clone(),
+                spec: req.spec.clone(),
+                spec_hash: spec_hash(&req.spec.to_string()),
+                created_by: created_by.clone(),
+            })
+            .await
+            .map_err(|e| ApiError::internal("cannot record the revision", e))?,
+    };
     let new = Revision::new(revision.number.to_string())
         .map_err(|e| ApiError::internal("revision name", e))?;
     let from = stable
         .as_ref()
         .and_then(|s| s.rev.as_str().parse::<i64>().ok());
     let plan = match crate::plan::plan(&req.env, &spec, stable, new) {
+        // A rollback is a fast track: no pauses, analyses or smoke checks.
+        Ok(plan) if rollback_to.is_some() => plan.into_fast_track(),
         Ok(plan) => plan,
+        Err(e) if rollback_to.is_some() => {
+            return Err(ApiError::new(StatusCode::BAD_REQUEST, e.to_string()));
+        }
         Err(e) => {
             let reason = e.to_string();
             let _ = store
@@ -242,6 +255,7 @@ async fn start_rollout(
         image: req.image.clone(),
         pools,
         tx,
+        rollback: rollback_to.is_some(),
     };
     tokio::spawn(driver.run(state, rx));
     Ok(DeployAccepted {
@@ -299,7 +313,8 @@ async fn action(
     Path((app, env, action)): Path<(String, String, String)>,
     body: Option<Json<PromoteRequest>>,
 ) -> Result<Json<Ack>, ApiError> {
-    let full = body.is_some_and(|Json(b)| b.full);
+    let body = body.map(|Json(b)| b).unwrap_or_default();
+    let full = body.full;
     let event = match action.as_str() {
         "promote" => Event::Promote { full },
         "pause" => Event::Pause,
@@ -317,19 +332,112 @@ async fn action(
         .get(&(app.clone(), env.clone()))
         .and_then(|e| e.events.clone());
     let Some(tx) = tx else {
-        let hint = if action == "rollback" {
-            "; rolling back a finished rollout to an earlier revision is not implemented yet"
-        } else {
-            ""
-        };
+        if action == "rollback" {
+            return rollback_finished(&api, &app, &env, body.to).await.map(Json);
+        }
         return Err(ApiError::new(
             StatusCode::CONFLICT,
-            format!("no rollout of {app}/{env} is in progress{hint}"),
+            format!("no rollout of {app}/{env} is in progress"),
         ));
     };
+    if body.to.is_some() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "a rollout is in progress: `ferry rollback` without --to returns to its stable revision",
+        ));
+    }
     tx.send(event)
         .map_err(|_| ApiError::new(StatusCode::CONFLICT, "the rollout has just ended"))?;
     Ok(Json(Ack {
         message: format!("{action} sent to the rollout of {app}/{env}"),
     }))
+}
+
+/// `ferry rollback [--to REV]` with no rollout running: a fast-track rollout back to an
+/// earlier revision (default: the last one that was live before the live one).
+async fn rollback_finished(
+    api: &Arc<Api>,
+    app: &str,
+    env: &str,
+    to: Option<i64>,
+) -> Result<Ack, ApiError> {
+    let store = &api.shared.store;
+    let live = store
+        .live_revision(app, env)
+        .await
+        .map_err(|e| ApiError::internal("cannot read the live revision", e))?
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::CONFLICT,
+                format!("{app}/{env} has no live revision to roll back from"),
+            )
+        })?;
+    let revisions = store
+        .revisions(app, env)
+        .await
+        .map_err(|e| ApiError::internal("cannot list revisions", e))?;
+    let target = match to {
+        Some(n) => revisions
+            .into_iter()
+            .find(|r| r.number == n)
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    format!("no revision {n} of {app}/{env}"),
+                )
+            })?,
+        None => revisions
+            .into_iter()
+            .find(|r| r.number < live.number && r.status == RevisionStatus::Superseded)
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::CONFLICT,
+                    format!("no earlier good revision of {app}/{env} to roll back to"),
+                )
+            })?,
+    };
+    if target.number == live.number {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!("revision {} is already live", target.number),
+        ));
+    }
+    let spec: Spec = serde_json::from_value(target.spec.clone())
+        .map_err(|e| ApiError::internal("the stored spec no longer reads", e))?;
+    let req = DeployRequest {
+        app: app.to_owned(),
+        env: env.to_owned(),
+        image: target.image.clone(),
+        spec: target.spec.clone(),
+        git_sha: target.git_sha.clone(),
+        created_by: Some("ferry rollback".to_owned()),
+    };
+    let key = (app.to_owned(), env.to_owned());
+    let (tx, rx) = mpsc::unbounded_channel();
+    let pools = {
+        let mut apps = lock(&api.shared.apps);
+        let entry = apps.entry(key.clone()).or_default();
+        if entry.events.is_some() {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                format!("a rollout of {app}/{env} is in progress"),
+            ));
+        }
+        entry.events = Some(tx.clone());
+        entry.pools.clone()
+    };
+    match start_rollout(api, &req, spec, pools, tx, rx, Some(target.number)).await {
+        Ok(accepted) => Ok(Ack {
+            message: format!(
+                "rolling back {app}/{env} to revision {} (rollout {})",
+                accepted.revision, accepted.rollout
+            ),
+        }),
+        Err(e) => {
+            if let Some(entry) = lock(&api.shared.apps).get_mut(&key) {
+                entry.events = None;
+            }
+            Err(e)
+        }
+    }
 }

@@ -62,6 +62,8 @@ pub(crate) struct Rollout {
     pub image: String,
     pub pools: Arc<Mutex<Pools>>,
     pub tx: mpsc::UnboundedSender<Event>,
+    /// A rollback to an earlier, good revision: a failure does not mark it failed.
+    pub rollback: bool,
 }
 
 /// Now, for the engine.
@@ -178,7 +180,7 @@ impl Rollout {
         {
             tracing::error!(rollout = %self.id, error = %e, "cannot record the rollout's end");
         }
-        if !outcome.is_success() {
+        if !outcome.is_success() && !self.rollback {
             let status = match store.revision(self.app(), &self.env, self.revision).await {
                 Ok(Some(r)) if r.status == RevisionStatus::Live => RevisionStatus::RolledBack,
                 _ => RevisionStatus::Failed,

@@ -87,6 +87,10 @@ pub struct PromoteRequest {
     /// Skip every remaining step.
     #[serde(default)]
     pub full: bool,
+    /// rollback only: the revision to return to (default: the last good one before the
+    /// live revision). Used when no rollout is running.
+    #[serde(default)]
+    pub to: Option<i64>,
 }
 
 /// An error answer.

@@ -108,7 +108,7 @@ pub enum Command {
     Resume(PromoteArgs),
     /// Abort the running rollout: traffic back to stable, new replicas removed.
     Abort(PromoteArgs),
-    /// Roll the running rollout back to the stable revision.
+    /// Roll back: the running rollout to stable, or (none running) to an earlier revision.
     Rollback(PromoteArgs),
     /// Probe an HTTP URL; exit 0 on a 2xx answer (a HEALTHCHECK for scratch images).
     Healthcheck(HealthcheckArgs),
@@ -330,6 +330,9 @@ pub struct PromoteArgs {
     /// promote only: skip every remaining step.
     #[arg(long)]
     pub full: bool,
+    /// rollback only: the revision to return to (default: the last good one).
+    #[arg(long, value_name = "REV")]
+    pub to: Option<i64>,
     #[command(flatten)]
     pub daemon: DaemonArgs,
 }

@@ -264,7 +264,7 @@ fn wait_status(
 }
 
 #[test]
-fn docker_canary_waits_for_promote_and_a_crashing_revision_rolls_back() {
+fn docker_canary_promote_crashing_revision_and_rollback_lose_no_request() {
     let tmp = tempfile::tempdir().unwrap();
     let state = tmp.path().join("state");
     let mut cleanup = Cleanup { daemon: None };
@@ -329,6 +329,19 @@ fn docker_canary_waits_for_promote_and_a_crashing_revision_rolls_back() {
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
     let stderr = text(&out.stderr);
     assert!(stderr.contains("rolled back"), "{stderr}");
+    let s = status(&crash, &state);
+    assert_eq!(s["stable"], 2, "{s}");
+
+    // `ferry rollback` with nothing running: a fast-track rollout back to revision 1.
+    let out = ferry(&["--config", crash.to_str().unwrap(), "rollback"], &state);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let s = wait_status(&crash, &state, |s| {
+        s["rollout"]["revision"] == 1 && s["rollout"]["finished"] == true
+    });
+    assert_eq!(s["stable"], 1, "{s}");
+    let (code, body) = get(proxy, "/", None).unwrap();
+    assert_eq!(code, 200);
+    assert!(body.contains("v1"), "{body}");
     stop.store(true, Ordering::Relaxed);
     let (ok, failed) = loader.join().unwrap();
     assert!(
@@ -337,11 +350,6 @@ fn docker_canary_waits_for_promote_and_a_crashing_revision_rolls_back() {
         failed.len(),
         ok
     );
-    let (code, body) = get(proxy, "/", None).unwrap();
-    assert_eq!(code, 200);
-    assert!(body.contains("v2"), "{body}");
-    let s = status(&crash, &state);
-    assert_eq!(s["stable"], 2, "{s}");
     let out = ferry(
         &[
             "--config",
@@ -354,13 +362,17 @@ fn docker_canary_waits_for_promote_and_a_crashing_revision_rolls_back() {
     );
     let history: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(history[0]["status"], "failed", "{history}");
+    assert_eq!(history[1]["status"], "superseded", "{history}");
+    assert_eq!(history[2]["status"], "live", "{history}");
     assert!(
         history[0]["reason"].as_str().is_some_and(|r| !r.is_empty()),
         "{history}"
     );
     cleanup.run();
     assert!(containers().is_empty(), "containers left behind");
-    eprintln!("canary, promote and a crashing revision: {ok} requests under load, 0 failed");
+    eprintln!(
+        "canary, promote, a crashing revision and a rollback: {ok} requests under load, 0 failed"
+    );
 }
 
 #[test]

@@ -323,7 +323,10 @@ pub fn action(
     };
     let runtime = super::runtime()?;
     runtime.block_on(async {
-        let body = PromoteRequest { full: args.full };
+        let body = PromoteRequest {
+            full: args.full,
+            to: args.to,
+        };
         match client
             .action(project.spec.app.as_str(), project.env_name(), action, &body)
             .await

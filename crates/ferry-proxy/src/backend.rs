@@ -77,7 +77,7 @@ impl Backend {
     }
 
     pub fn in_flight(&self) -> u64 {
-        self.in_flight.load(Ordering::Acquire)
+        self.in_flight.load(Ordering::SeqCst)
     }
 
     pub fn is_healthy(&self) -> bool {
@@ -89,16 +89,18 @@ impl Backend {
     }
 
     pub fn is_draining(&self) -> bool {
-        self.draining.load(Ordering::Relaxed)
+        self.draining.load(Ordering::SeqCst)
     }
 
     pub fn set_draining(&self, draining: bool) {
-        self.draining.store(draining, Ordering::Relaxed);
+        // SeqCst with the in-flight count: a request either sees the drain flag
+        // after counting itself, or the drain sees its count (no lost request).
+        self.draining.store(draining, Ordering::SeqCst);
     }
 
     /// Counts a request as in flight until the returned guard drops.
     pub fn start_request(self: &Arc<Self>) -> InFlight {
-        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
         InFlight {
             backend: Arc::clone(self),
             conn: None,
@@ -207,7 +209,7 @@ impl InFlight {
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        if self.backend.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
+        if self.backend.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
             self.backend.idle.notify_waiters();
         }
     }

@@ -223,6 +223,20 @@ async fn proxy(shared: &Shared, conn: ConnInfo, mut req: Request<Incoming>) -> R
     let mut attempt = 1;
     loop {
         let guard = backend.start_request();
+        if backend.is_draining() {
+            // The drain began between choosing this backend and counting the
+            // request: go elsewhere, so a finished drain really means idle.
+            drop(guard);
+            tried.push(backend.addr);
+            match next_backend(service, pool, conn, &tried) {
+                Some((np, nb)) => {
+                    pool = np;
+                    backend = nb;
+                    continue;
+                }
+                None => return no_backend(service),
+            }
+        }
         let sent = tokio::time::timeout(shared.upstream_timeout, backend.pool.send(up)).await;
         let p = &service.pools[pool];
         let failed_request = match sent {

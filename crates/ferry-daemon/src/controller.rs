@@ -42,6 +42,8 @@ pub(crate) struct AppState {
 
 /// Everything the controller and the API share.
 pub(crate) struct Shared {
+    /// This daemon's identity on the engine (see [`replica::LABEL_DAEMON`]).
+    pub daemon_id: String,
     pub proxy: ProxyHandle,
     pub engine: Engine,
     pub store: Store,
@@ -445,7 +447,7 @@ pub(crate) fn routes(spec: &Spec) -> Vec<RouteConfig> {
 
 /// Adds `addr` to the pool of `revision` of the app's service, creating the service
 /// (all traffic to this first pool) and its routes when missing.
-fn add_backend(
+pub(crate) fn add_backend(
     proxy: &ProxyHandle,
     spec: &Spec,
     revision: &str,
@@ -506,7 +508,8 @@ async fn start_one(
     id: ReplicaId,
 ) {
     let name = id.as_str().to_owned();
-    let container = replica::container_spec(&name, &image, &env, rev.as_str(), &spec);
+    let container =
+        replica::container_spec(&shared.daemon_id, &name, &image, &env, rev.as_str(), &spec);
     // A container of this name left by an earlier daemon would block the create.
     let _ = shared.engine.remove(&name, true).await;
     if let Some(net) = &container.network {

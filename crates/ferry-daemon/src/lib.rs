@@ -10,6 +10,7 @@ mod controller;
 mod error;
 mod plan;
 pub mod protocol;
+mod recovery;
 mod replica;
 pub mod token;
 
@@ -23,7 +24,7 @@ use ferry_proxy::ProxyConfig;
 pub use client::Client;
 pub use error::DaemonError;
 pub use plan::plan;
-pub use replica::LABEL_DEPLOY;
+pub use replica::{LABEL_DAEMON, LABEL_DEPLOY};
 
 /// The file in the state directory holding the API's bound address (for clients).
 pub const API_ADDR_FILE: &str = "api-addr";
@@ -107,12 +108,14 @@ pub async fn serve(config: Config, on_ready: impl FnOnce(&Started)) -> Result<()
     let addr_file = dir.join(API_ADDR_FILE);
     std::fs::write(&addr_file, api_addr.to_string()).map_err(state_io(&addr_file))?;
     let shared = Arc::new(controller::Shared {
+        daemon_id: recovery::daemon_id(dir),
         proxy: handle.clone(),
         engine,
         store,
         apps: Mutex::new(HashMap::new()),
         networks: tokio::sync::Mutex::new(()),
     });
+    recovery::recover(&shared).await;
     let router = api::router(Arc::new(api::Api { shared, token }));
     on_ready(&Started {
         proxy: proxy_addr,

@@ -10,6 +10,9 @@ use ferry_spec::Spec;
 
 /// The label marking containers a ferry daemon started for a deploy.
 pub const LABEL_DEPLOY: &str = "ferry.deploy";
+/// The label naming the daemon (a fingerprint of its state directory) that owns a
+/// container: a restarted daemon adopts or removes only its own containers.
+pub const LABEL_DAEMON: &str = "ferry.daemon";
 
 /// One replica the daemon knows about.
 #[derive(Debug)]
@@ -26,6 +29,7 @@ pub(crate) struct Replica {
 
 /// The hardened container spec of replica `name` of `revision`.
 pub(crate) fn container_spec(
+    daemon: &str,
     name: &str,
     image: &str,
     env: &str,
@@ -43,6 +47,7 @@ pub(crate) fn container_spec(
     };
     let mut c = ContainerSpec::new(name, image, identity);
     c.labels.insert(LABEL_DEPLOY.to_owned(), "true".to_owned());
+    c.labels.insert(LABEL_DAEMON.to_owned(), daemon.to_owned());
     c.command = web.command.clone();
     c.env = spec
         .env

@@ -63,6 +63,19 @@ struct Cleanup {
 
 impl Cleanup {
     fn run(&mut self) {
+        self.stop_daemon();
+        let ids = containers();
+        if !ids.is_empty() {
+            let mut args = vec!["rm", "-f"];
+            args.extend(ids.iter().map(String::as_str));
+            docker(&args);
+        }
+        let network = format!("ferry-{APP}-default");
+        docker(&["network", "rm", &network]);
+    }
+
+    /// SIGTERM to the daemon; its containers stay.
+    fn stop_daemon(&mut self) {
         if let Some(mut child) = self.daemon.take() {
             let _ = Command::new("kill")
                 .args(["-TERM", &child.id().to_string()])
@@ -77,14 +90,6 @@ impl Cleanup {
             let _ = child.kill();
             let _ = child.wait();
         }
-        let ids = containers();
-        if !ids.is_empty() {
-            let mut args = vec!["rm", "-f"];
-            args.extend(ids.iter().map(String::as_str));
-            docker(&args);
-        }
-        let network = format!("ferry-{APP}-default");
-        docker(&["network", "rm", &network]);
     }
 }
 
@@ -502,4 +507,48 @@ fn deploy_without_a_daemon_exits_3_naming_ferry_serve() {
     let stderr = text(&out.stderr);
     assert!(stderr.contains("no ferry daemon answers"), "{stderr}");
     assert!(stderr.contains("ferry serve"), "{stderr}");
+}
+
+#[test]
+fn docker_restarted_daemon_routes_the_live_revision_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let state = tmp.path().join("state");
+    let mut cleanup = Cleanup { daemon: None };
+    cleanup.run();
+    build_demo_image();
+    let (_, _) = start_daemon(&mut cleanup, &state);
+    let v1 = write_spec(tmp.path(), "v1");
+    let v2 = write_spec(tmp.path(), "v2");
+    let out = ferry(&["--config", v1.to_str().unwrap(), "deploy"], &state);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    // A graceful stop leaves the replicas running; the next daemon routes them again.
+    cleanup.stop_daemon();
+    assert_eq!(containers().len(), 2);
+    let (proxy, _) = start_daemon(&mut cleanup, &state);
+    let (code, body) = get(proxy, "/", None).unwrap();
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("v1"), "{body}");
+    assert_eq!(status(&v1, &state)["stable"], 1);
+
+    // And the next deploy is a rolling update from the adopted revision.
+    let stop = Arc::new(AtomicBool::new(false));
+    let loader = load(proxy, stop.clone());
+    let out = ferry(&["--config", v2.to_str().unwrap(), "deploy"], &state);
+    stop.store(true, Ordering::Relaxed);
+    let (ok, failed) = loader.join().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("from revision 1"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(
+        failed.is_empty(),
+        "{} failed of {}: {failed:?}",
+        failed.len(),
+        ok
+    );
+    cleanup.run();
+    assert!(containers().is_empty(), "containers left behind");
 }

@@ -113,6 +113,12 @@ pub struct Limits {
     pub max_header_bytes: usize,
     /// Largest declared request body (`content-length`) in bytes; larger gets 413.
     pub max_body_bytes: u64,
+    /// Per-client-IP rate limit; over it, 429 with `retry-after`. Off when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimitConfig>,
+    /// Add HSTS (on TLS), `x-content-type-options`, `x-frame-options` and
+    /// `referrer-policy` to responses that lack them.
+    pub security_headers: bool,
 }
 
 impl Default for Limits {
@@ -120,8 +126,20 @@ impl Default for Limits {
         Self {
             max_header_bytes: 64 * 1024,
             max_body_bytes: 100 * 1024 * 1024,
+            rate_limit: None,
+            security_headers: false,
         }
     }
+}
+
+/// A token bucket per client IP: `requests` per `per`, bursts up to `requests`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitConfig {
+    /// Requests allowed per period (and the burst size).
+    pub requests: u32,
+    /// The period.
+    pub per: HumanDuration,
 }
 
 /// A route: requests whose host and path match go to `service`.

@@ -134,7 +134,37 @@ pub(crate) async fn handle(
     conn: ConnInfo,
     req: Request<Incoming>,
 ) -> Result<Response<ProxyBody>, Infallible> {
-    Ok(proxy(&shared, conn, req).await)
+    if let Some(limiter) = &shared.rate_limiter
+        && let Err(retry_after) = limiter.check(conn.peer.ip(), now_ms())
+    {
+        let mut r = plain(StatusCode::TOO_MANY_REQUESTS, "too many requests");
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+        return Ok(r);
+    }
+    let mut resp = proxy(&shared, conn, req).await;
+    if shared.security_headers {
+        add_security_headers(resp.headers_mut(), conn.tls);
+    }
+    Ok(resp)
+}
+
+/// The baseline response headers of seed 003's checklist, where the backend set none.
+fn add_security_headers(headers: &mut HeaderMap, tls: bool) {
+    let mut set = |name: HeaderName, value: &'static str| {
+        headers
+            .entry(name)
+            .or_insert_with(|| HeaderValue::from_static(value));
+    };
+    if tls {
+        set(
+            header::STRICT_TRANSPORT_SECURITY,
+            "max-age=31536000; includeSubDomains",
+        );
+    }
+    set(header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    set(header::X_FRAME_OPTIONS, "DENY");
+    set(header::REFERRER_POLICY, "strict-origin-when-cross-origin");
 }
 
 async fn proxy(shared: &Shared, conn: ConnInfo, mut req: Request<Incoming>) -> Response<ProxyBody> {

@@ -16,6 +16,7 @@ mod forward;
 mod handle;
 mod health;
 mod proxy;
+mod rate_limit;
 mod route_table;
 mod stats;
 mod tls;
@@ -24,8 +25,8 @@ mod weight;
 pub use body::ProxyBody;
 pub use config::{
     AdminConfig, Balance, CertificateConfig, HealthConfig, Limits, ListenerConfig, OutlierConfig,
-    PoolConfig, ProxyConfig, RetryConfig, RouteConfig, RoutingConfig, ServiceConfig, Sticky,
-    Timeouts,
+    PoolConfig, ProxyConfig, RateLimitConfig, RetryConfig, RouteConfig, RoutingConfig,
+    ServiceConfig, Sticky, Timeouts,
 };
 pub use duration::HumanDuration;
 pub use error::Error;

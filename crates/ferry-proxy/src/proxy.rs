@@ -37,6 +37,8 @@ pub(crate) struct Shared {
     pub settings: BackendSettings,
     pub upstream_timeout: Duration,
     pub max_body_bytes: u64,
+    pub rate_limiter: Option<crate::rate_limit::RateLimiter>,
+    pub security_headers: bool,
     pub runtime: tokio::runtime::Handle,
     pub shutdown: watch::Sender<bool>,
     pub connections: AtomicUsize,
@@ -164,6 +166,12 @@ pub async fn start(config: ProxyConfig) -> Result<RunningProxy, Error> {
         settings,
         upstream_timeout: config.timeouts.upstream_response.0,
         max_body_bytes: config.limits.max_body_bytes,
+        rate_limiter: config
+            .limits
+            .rate_limit
+            .as_ref()
+            .and_then(crate::rate_limit::RateLimiter::new),
+        security_headers: config.limits.security_headers,
         runtime: tokio::runtime::Handle::current(),
         shutdown,
         connections: AtomicUsize::new(0),

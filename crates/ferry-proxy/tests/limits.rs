@@ -110,3 +110,49 @@ async fn oversized_head_gets_431_and_oversized_body_gets_413() {
         "only the valid request reached the backend"
     );
 }
+
+#[tokio::test]
+async fn over_the_rate_limit_gets_429_with_retry_after_and_security_headers_are_added() {
+    let b = backend("b").await;
+    let mut cfg = ProxyConfig::single(any_port(), b.addr);
+    cfg.limits.rate_limit = Some(ferry_proxy::RateLimitConfig {
+        requests: 3,
+        per: Duration::from_secs(60).into(),
+    });
+    cfg.limits.security_headers = true;
+    let proxy = ferry_proxy::start(cfg).await.expect("start");
+    let addr = proxy.handle.listen_addrs()[0];
+    let c = client();
+    for _ in 0..3 {
+        let resp = c
+            .request(
+                http::Request::get(format!("http://{addr}/"))
+                    .body(http_body_util::Empty::new())
+                    .expect("req"),
+            )
+            .await
+            .expect("resp");
+        assert_eq!(resp.status(), 200);
+        assert_eq!(resp.headers()["x-content-type-options"], "nosniff");
+        assert_eq!(resp.headers()["x-frame-options"], "DENY");
+        assert!(
+            resp.headers().get("strict-transport-security").is_none(),
+            "HSTS only over TLS"
+        );
+    }
+    let resp = c
+        .request(
+            http::Request::get(format!("http://{addr}/"))
+                .body(http_body_util::Empty::new())
+                .expect("req"),
+        )
+        .await
+        .expect("resp");
+    assert_eq!(resp.status(), 429);
+    assert_eq!(
+        resp.headers()["retry-after"],
+        "20",
+        "one request per 20 s comes back"
+    );
+    assert_eq!(b.hits.load(std::sync::atomic::Ordering::SeqCst), 3);
+}

@@ -30,6 +30,11 @@ pub struct ProxyConfig {
     /// Timeouts for clients and upstreams.
     #[serde(default)]
     pub timeouts: Timeouts,
+    /// A file where every applied routing table is saved (JSON, written atomically);
+    /// when it exists at start, it replaces the file's `routes` and `services`, so a
+    /// restarted proxy serves the last table its controller set before it accepts traffic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_file: Option<PathBuf>,
     /// Size limits on requests.
     #[serde(default)]
     pub limits: Limits,
@@ -185,6 +190,9 @@ pub struct ServiceConfig {
     /// Retries on another backend.
     #[serde(default)]
     pub retry: RetryConfig,
+    /// Maintenance mode: every request gets 503 with this text, no backend is asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maintenance: Option<String>,
 }
 
 /// One revision's pool of backends.
@@ -362,6 +370,7 @@ impl ProxyConfig {
                 redirect_https_port: None,
             }],
             threads: 0,
+            state_file: None,
             certificates: Vec::new(),
             admin: None,
             timeouts: Timeouts::default(),
@@ -457,6 +466,7 @@ impl ServiceConfig {
             health: None,
             outlier: OutlierConfig::default(),
             retry: RetryConfig::default(),
+            maintenance: None,
         }
     }
 }

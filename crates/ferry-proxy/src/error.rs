@@ -44,6 +44,15 @@ pub enum Error {
     /// The backend address is not part of the live routing table.
     #[error("unknown backend {0}")]
     UnknownBackend(SocketAddr),
+    /// The routing state file could not be read or written.
+    #[error("failed to read or write routing state {path}")]
+    State {
+        /// The state file.
+        path: PathBuf,
+        /// The underlying I/O error.
+        #[source]
+        source: std::io::Error,
+    },
     /// An I/O error outside a specific listener (accepting, admin API).
     #[error("proxy i/o error")]
     Io(#[source] std::io::Error),

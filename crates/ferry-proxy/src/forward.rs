@@ -142,7 +142,20 @@ pub(crate) async fn handle(
             .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
         return Ok(r);
     }
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let started = Instant::now();
     let mut resp = proxy(&shared, conn, req).await;
+    tracing::info!(
+        target: "ferry_proxy::access",
+        client = %conn.peer.ip(),
+        %method,
+        path,
+        status = resp.status().as_u16(),
+        revision = resp.headers().get(&X_FERRY_REVISION).and_then(|v| v.to_str().ok()).unwrap_or("-"),
+        duration_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+        "request"
+    );
     if shared.security_headers {
         add_security_headers(resp.headers_mut(), conn.tls);
     }
@@ -184,6 +197,12 @@ async fn proxy(shared: &Shared, conn: ConnInfo, mut req: Request<Incoming>) -> R
         ip: conn.peer.ip(),
         headers: req.headers(),
     };
+    if let Some(text) = &service.config.maintenance {
+        let mut r = plain(StatusCode::SERVICE_UNAVAILABLE, text);
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("30"));
+        return r;
+    }
     let Some(choice) = service.choose_pool(&client, now, random_u64) else {
         return no_backend(service);
     };

@@ -114,6 +114,18 @@ impl ProxyHandle {
         })
     }
 
+    /// Turns maintenance mode of a service on (503 with `text`) or off (`None`).
+    pub fn set_maintenance(&self, service: &str, text: Option<String>) -> Result<(), Error> {
+        self.update(|r| {
+            let svc = r
+                .services
+                .get_mut(service)
+                .ok_or_else(|| Error::UnknownService(service.to_owned()))?;
+            svc.maintenance = text;
+            Ok(())
+        })
+    }
+
     /// Adds a backend to a revision pool, creating the pool at weight 0 if needed.
     pub fn add_backend(
         &self,

@@ -39,6 +39,7 @@ pub(crate) struct Shared {
     pub max_body_bytes: u64,
     pub rate_limiter: Option<crate::rate_limit::RateLimiter>,
     pub security_headers: bool,
+    pub state_file: Option<std::path::PathBuf>,
     pub runtime: tokio::runtime::Handle,
     pub shutdown: watch::Sender<bool>,
     pub connections: AtomicUsize,
@@ -68,8 +69,38 @@ impl Shared {
             }
         }
         retain_referenced(&mut registry, &table);
+        if let Some(path) = &self.state_file {
+            save_state(path, &table.config)?;
+        }
         self.table.store(Arc::new(table));
         Ok(())
+    }
+}
+
+/// Saves the routing table: written to a temporary file, then renamed over the old one.
+fn save_state(path: &std::path::Path, routing: &RoutingConfig) -> Result<(), Error> {
+    let json =
+        serde_json::to_vec_pretty(routing).map_err(|e| Error::Io(std::io::Error::other(e)))?;
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, json)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|source| Error::State {
+            path: path.to_owned(),
+            source,
+        })
+}
+
+/// The saved routing table, if the file exists.
+fn load_state(path: &std::path::Path) -> Result<Option<RoutingConfig>, Error> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+            Error::InvalidTable(format!("saved table {} is not valid: {e}", path.display()))
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(Error::State {
+            path: path.to_owned(),
+            source,
+        }),
     }
 }
 
@@ -172,6 +203,7 @@ pub async fn start(config: ProxyConfig) -> Result<RunningProxy, Error> {
             .as_ref()
             .and_then(crate::rate_limit::RateLimiter::new),
         security_headers: config.limits.security_headers,
+        state_file: config.state_file.clone(),
         runtime: tokio::runtime::Handle::current(),
         shutdown,
         connections: AtomicUsize::new(0),
@@ -179,7 +211,11 @@ pub async fn start(config: ProxyConfig) -> Result<RunningProxy, Error> {
         shutdown_timeout: config.timeouts.shutdown.0,
     });
     // Applying through `apply` starts the health tasks before any traffic is accepted.
-    shared.apply(config.routing())?;
+    let routing = match config.state_file.as_deref().map(load_state).transpose()? {
+        Some(Some(saved)) => saved,
+        _ => config.routing(),
+    };
+    shared.apply(routing)?;
 
     let http1 = {
         let mut b = hyper::server::conn::http1::Builder::new();

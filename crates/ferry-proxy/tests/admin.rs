@@ -146,7 +146,8 @@ async fn documented_routes_file_parses_and_runs() {
     let end = start + doc[start..].find("```").expect("closing fence");
     let mut cfg =
         ProxyConfig::from_toml_str(&doc[start..end]).expect("the documented example is valid");
-    // Same file, free ports, and no TLS material on disk here.
+    // Same file, free ports, no saved state, and no TLS material on disk here.
+    cfg.state_file = None;
     cfg.listeners.retain(|l| !l.tls);
     for l in &mut cfg.listeners {
         l.addr = "127.0.0.1:0".parse().expect("addr");

@@ -409,3 +409,52 @@ async fn threaded_mode_splits_exactly_and_shuts_down() {
         "every thread closed its listener"
     );
 }
+
+#[tokio::test]
+async fn a_restarted_proxy_serves_the_last_table_it_was_given() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let v1 = backend("v1").await;
+    let v2 = backend("v2").await;
+    let mut cfg = ProxyConfig::weighted(
+        any_port(),
+        vec![
+            ("v1".into(), w(100), vec![v1.addr]),
+            ("v2".into(), w(0), vec![v2.addr]),
+        ],
+    );
+    cfg.state_file = Some(dir.path().join("routing.json"));
+    let proxy = ferry_proxy::start(cfg.clone()).await.expect("start");
+    proxy
+        .handle
+        .set_weights("app", &[("v2", w(100))])
+        .expect("weights");
+    proxy.handle.shutdown();
+    proxy.wait().await;
+
+    // Same file config (v1 at 100), but the saved table wins.
+    let proxy = ferry_proxy::start(cfg).await.expect("restart");
+    let addr = proxy.handle.listen_addrs()[0];
+    assert_eq!(get(&client(), addr, "/", &[]).await.2, "v2");
+}
+
+#[tokio::test]
+async fn maintenance_mode_answers_503_without_asking_backends() {
+    let b = backend("b").await;
+    let proxy = ferry_proxy::start(ProxyConfig::single(any_port(), b.addr))
+        .await
+        .expect("start");
+    let addr = proxy.handle.listen_addrs()[0];
+    let c = client();
+    proxy
+        .handle
+        .set_maintenance("app", Some("back in 5 minutes".into()))
+        .expect("on");
+    let (status, _, body) = get(&c, addr, "/", &[]).await;
+    assert_eq!(
+        (status.as_u16(), body.as_str()),
+        (503, "back in 5 minutes\n")
+    );
+    assert_eq!(b.hits.load(std::sync::atomic::Ordering::SeqCst), 0);
+    proxy.handle.set_maintenance("app", None).expect("off");
+    assert_eq!(get(&c, addr, "/", &[]).await.2, "b");
+}

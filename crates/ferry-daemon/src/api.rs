@@ -151,7 +151,41 @@ async fn deploy(
     result.map(Json)
 }
 
+/// Takes the store's lock on the app+env (so two daemons on one store cannot roll out
+/// one app at once), then starts the rollout; the lock is released on any failure.
 async fn start_rollout(
+    api: &Api,
+    req: &DeployRequest,
+    spec: Spec,
+    pools: Arc<std::sync::Mutex<controller::Pools>>,
+    tx: mpsc::UnboundedSender<Event>,
+    rx: mpsc::UnboundedReceiver<Event>,
+    rollback_to: Option<i64>,
+) -> Result<DeployAccepted, ApiError> {
+    let store = &api.shared.store;
+    let holder = controller::lock_holder(&api.shared);
+    let outcome = store
+        .acquire_lock(&req.app, &req.env, &holder, "rollout", controller::LOCK_TTL)
+        .await
+        .map_err(|e| ApiError::internal("cannot take the deploy lock", e))?;
+    if !outcome.acquired() {
+        let lock = outcome.lock();
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!(
+                "{}/{} is locked by {} ({}) until {}",
+                req.app, req.env, lock.holder, lock.reason, lock.expires_at
+            ),
+        ));
+    }
+    let result = start_rollout_locked(api, req, spec, pools, tx, rx, rollback_to).await;
+    if result.is_err() {
+        let _ = store.release_lock(&req.app, &req.env, &holder).await;
+    }
+    result
+}
+
+async fn start_rollout_locked(
     api: &Api,
     req: &DeployRequest,
     spec: Spec,

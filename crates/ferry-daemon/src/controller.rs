@@ -68,6 +68,14 @@ pub(crate) struct Rollout {
     pub rollback: bool,
 }
 
+/// How long the deploy lock lasts without a heartbeat (a crashed daemon's lock lapses).
+pub(crate) const LOCK_TTL: Duration = Duration::from_secs(60);
+
+/// The holder name of this daemon's deploy locks.
+pub(crate) fn lock_holder(shared: &Shared) -> String {
+    format!("ferry-daemon:{}", shared.daemon_id)
+}
+
 /// Now, for the engine.
 pub(crate) fn now() -> Timestamp {
     let ms = SystemTime::now()
@@ -97,7 +105,9 @@ impl Rollout {
         (self.app().to_owned(), self.env.clone())
     }
 
-    fn publish_status(&self, state: &State) {
+    /// Publishes the status; `done` once the rollout's end is recorded and its lock
+    /// released, so a client seeing `finished` can deploy again at once.
+    fn publish_status(&self, state: &State, done: bool) {
         let status = RolloutStatus {
             id: self.id.get(),
             from: self.from,
@@ -108,20 +118,41 @@ impl Rollout {
             steps: state.steps(),
             weights: state.weights(),
             replicas: state.replicas(),
-            finished: state.is_terminal(),
+            finished: done,
             outcome: state.outcome(),
             summary: state.summary(),
         };
         let mut apps = lock(&self.shared.apps);
         let entry = apps.entry(self.key()).or_default();
         entry.status = Some(status);
-        if state.is_terminal() {
+        if done {
             entry.events = None;
         }
     }
 
     /// Drives the rollout from `state` until it finishes (or its channel closes).
     pub async fn run(self, mut state: State, mut rx: mpsc::UnboundedReceiver<Event>) {
+        let heartbeat = {
+            let (store, app, env, holder) = (
+                self.shared.store.clone(),
+                self.app().to_owned(),
+                self.env.clone(),
+                lock_holder(&self.shared),
+            );
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(LOCK_TTL / 3).await;
+                    if let Err(e) = store.renew_lock(&app, &env, &holder, LOCK_TTL).await {
+                        tracing::warn!(error = %e, "cannot renew the deploy lock");
+                    }
+                }
+            })
+        };
+        self.drive(&mut state, &mut rx).await;
+        heartbeat.abort();
+    }
+
+    async fn drive(&self, state: &mut State, rx: &mut mpsc::UnboundedReceiver<Event>) {
         let mut pending = vec![Event::Start];
         loop {
             let event = match pending.pop() {
@@ -132,8 +163,8 @@ impl Rollout {
                 },
             };
             tracing::debug!(rollout = %self.id, event = event.kind(), "rollout event");
-            let (next, commands) = ferry_rollout::step(state, event, now());
-            state = next;
+            let (next, commands) = ferry_rollout::step(state.clone(), event, now());
+            *state = next;
             let notes: Vec<NewEvent> = commands
                 .iter()
                 .filter_map(|c| match c {
@@ -144,26 +175,34 @@ impl Rollout {
                     _ => None,
                 })
                 .collect();
-            let state_json = serde_json::to_value(&state).unwrap_or(serde_json::Value::Null);
+            let state_json = serde_json::to_value(&*state).unwrap_or(serde_json::Value::Null);
             // Persist before acting: after a crash the store is at most one step ahead.
             if let Err(e) = self
                 .shared
                 .store
-                .advance_rollout(self.id, &state_json, &phase_name(&state), &notes)
+                .advance_rollout(self.id, &state_json, &phase_name(state), &notes)
                 .await
             {
                 tracing::error!(rollout = %self.id, error = %e, "cannot persist rollout state");
             }
-            self.publish_status(&state);
+            self.publish_status(state, false);
             let mut finished = false;
             for command in commands {
-                if let Some(outcome) = self.execute(command, &state).await {
-                    self.finish(&outcome, &state_json, &state).await;
+                if let Some(outcome) = self.execute(command, state).await {
+                    self.finish(&outcome, &state_json, state).await;
                     finished = true;
                 }
             }
             if finished {
-                self.publish_status(&state);
+                if let Err(e) = self
+                    .shared
+                    .store
+                    .release_lock(self.app(), &self.env, &lock_holder(&self.shared))
+                    .await
+                {
+                    tracing::warn!(error = %e, "cannot release the deploy lock");
+                }
+                self.publish_status(state, true);
                 break;
             }
         }

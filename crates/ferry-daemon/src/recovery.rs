@@ -34,6 +34,13 @@ pub(crate) async fn recover(shared: &Shared) {
     match store.unfinished_rollouts().await {
         Ok(rollouts) => {
             for r in rollouts {
+                // Another daemon sharing the store may be driving it: its lock says so.
+                if let Ok(Some(lock)) = store.lock_status(&r.app, &r.env).await
+                    && !lock.expired
+                    && lock.holder != controller::lock_holder(shared)
+                {
+                    continue;
+                }
                 let reason =
                     "the daemon restarted during the rollout (resuming is not implemented yet)";
                 let _ = store
@@ -44,6 +51,9 @@ pub(crate) async fn recover(shared: &Shared) {
                         &r.state,
                         "aborted",
                     )
+                    .await;
+                let _ = store
+                    .release_lock(&r.app, &r.env, &controller::lock_holder(shared))
                     .await;
                 if let Ok(Some(rev)) = store.revision(&r.app, &r.env, r.to_revision).await
                     && rev.status == RevisionStatus::Pending

@@ -323,6 +323,44 @@ fn docker_canary_promote_crashing_revision_and_rollback_lose_no_request() {
         seen.insert(if body.contains("v2") { "v2" } else { "v1" });
     }
     assert_eq!(seen.len(), 2, "both revisions serve at 50%: {seen:?}");
+    // One rollout per app+env: a second deploy is refused while the canary waits...
+    let out = ferry(&["--config", v1.to_str().unwrap(), "deploy"], &state);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stderr).contains("in progress"),
+        "{}",
+        text(&out.stderr)
+    );
+    // ...and so is one through a second daemon sharing the store: the store's lock.
+    let other_state = tmp.path().join("other");
+    let mut other = Cleanup { daemon: None };
+    let db = state.join("state.db");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--api", "127.0.0.1:0"])
+        .args(["--store", db.to_str().unwrap()])
+        .env("FERRY_STATE_DIR", &other_state)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("a second ferry serve starts");
+    let stdout = child.stdout.take().unwrap();
+    other.daemon = Some(child);
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).unwrap();
+    let out = ferry(&["--config", v1.to_str().unwrap(), "deploy"], &other_state);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stderr).contains("is locked by"),
+        "{}",
+        text(&out.stderr)
+    );
+    other.stop_daemon();
+    assert_eq!(
+        status(&canary, &state)["canary"],
+        2,
+        "the first rollout still runs"
+    );
     let out = ferry(&["--config", canary.to_str().unwrap(), "promote"], &state);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let s = wait_status(&canary, &state, |s| s["rollout"]["finished"] == true);

@@ -2,6 +2,7 @@
 //!
 //! Routes: `GET /status`, `GET /stats`, `GET /routes`, `PUT /routes`,
 //! `PUT /services/{name}/weights` (`{"v1": 90, "v2": 10}`),
+//! `PUT /services/{name}/maintenance` (`{"text": "back soon"}` or `{"text": null}`),
 //! `POST /backends/drain` (`{"addr": "ip:port", "timeout_ms": 30000}`),
 //! `GET /metrics` (Prometheus text). Errors are `{"error": "..."}`; an invalid
 //! table is a 400 with the reason and changes nothing.
@@ -109,6 +110,13 @@ struct DrainRequest {
     timeout_ms: u64,
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MaintenanceRequest {
+    /// The 503 text, or null to end maintenance.
+    text: Option<String>,
+}
+
 fn default_drain_ms() -> u64 {
     30_000
 }
@@ -158,6 +166,16 @@ async fn answer(handle: &ProxyHandle, token: &str, req: Request<Incoming>) -> Re
                         Err(e) => error(error_status(&e), e),
                     }
                 }
+                Err(r) => r,
+            }
+        }
+        (Method::PUT, ["services", name, "maintenance"]) => {
+            let name = (*name).to_owned();
+            match read_json::<MaintenanceRequest>(req).await {
+                Ok(m) => match handle.set_maintenance(&name, m.text) {
+                    Ok(()) => json(StatusCode::OK, &handle.routing().services.get(&name)),
+                    Err(e) => error(error_status(&e), e),
+                },
                 Err(r) => r,
             }
         }

@@ -125,6 +125,27 @@ async fn admin_api_requires_the_token_and_validates_tables() {
         "{metrics}"
     );
 
+    let (status, _, _) = call(
+        admin,
+        "PUT",
+        "/services/app/maintenance",
+        Some(TOKEN),
+        r#"{"text": "paused"}"#,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(get(&client(), addr, "/", &[]).await.0, 503);
+    let (status, _, _) = call(
+        admin,
+        "PUT",
+        "/services/app/maintenance",
+        Some(TOKEN),
+        r#"{"text": null}"#,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(get(&client(), addr, "/", &[]).await.2, "v2");
+
     let drain = format!(r#"{{"addr": "{}", "timeout_ms": 5000}}"#, v1.addr);
     let (status, outcome, _) = call(admin, "POST", "/backends/drain", Some(TOKEN), &drain).await;
     assert_eq!(status, 200);

@@ -51,12 +51,14 @@ pub(crate) fn template<'a>(o: &Object<'a>) -> Option<Template<'a>> {
             meta: r.get("metadata"),
             spec: r.get("spec")?,
         }),
+        // An Argo Rollout carries a Deployment's pod template.
         "Deployment"
         | "StatefulSet"
         | "DaemonSet"
         | "ReplicaSet"
         | "ReplicationController"
-        | "Job" => {
+        | "Job"
+        | "Rollout" => {
             let t = r.path(&["spec", "template"])?;
             Some(Template {
                 meta: t.get("metadata"),
@@ -78,7 +80,7 @@ pub(crate) fn template<'a>(o: &Object<'a>) -> Option<Template<'a>> {
 pub(crate) fn replicas(o: &Object<'_>) -> Option<i64> {
     matches!(
         o.kind.as_str(),
-        "Deployment" | "StatefulSet" | "ReplicaSet" | "ReplicationController"
+        "Deployment" | "StatefulSet" | "ReplicaSet" | "ReplicationController" | "Rollout"
     )
     .then(|| {
         o.root

@@ -311,11 +311,18 @@ impl Default for OutlierConfig {
 pub struct RetryConfig {
     /// Total attempts per request, the first included.
     pub attempts: u32,
+    /// Retry budget: retries in progress may be at most this share (percent) of
+    /// the requests in progress (but always 3), so retries cannot snowball into
+    /// an overload when a whole revision fails.
+    pub budget_percent: u32,
 }
 
 impl Default for RetryConfig {
     fn default() -> Self {
-        Self { attempts: 3 }
+        Self {
+            attempts: 3,
+            budget_percent: 20,
+        }
     }
 }
 

@@ -120,6 +120,28 @@ fn request_id() -> HeaderValue {
     HeaderValue::from_str(&format!("{prefix:016x}-{n:x}")).expect("hex is a valid header value")
 }
 
+/// Counts something in progress in an atomic until dropped.
+struct Counted<'a>(&'a AtomicU64);
+
+impl<'a> Counted<'a> {
+    fn new(counter: &'a AtomicU64) -> Self {
+        counter.fetch_add(1, Ordering::Relaxed);
+        Self(counter)
+    }
+}
+
+impl Drop for Counted<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Whether one more request may be retried: retries in progress stay under
+/// `percent` of the requests in progress, with a floor of 3.
+fn retry_allowed(active: u64, retrying: u64, percent: u32) -> bool {
+    retrying < (active * u64::from(percent) / 100).max(3)
+}
+
 /// Idempotent methods (RFC 9110 §9.2.2) may be sent again after reaching a backend.
 fn is_idempotent(method: &Method) -> bool {
     matches!(
@@ -145,7 +167,9 @@ pub(crate) async fn handle(
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let started = Instant::now();
+    let active = Counted::new(&shared.active);
     let mut resp = proxy(&shared, conn, req).await;
+    drop(active);
     tracing::info!(
         target: "ferry_proxy::access",
         client = %conn.peer.ip(),
@@ -270,6 +294,7 @@ async fn proxy(shared: &Shared, conn: ConnInfo, mut req: Request<Incoming>) -> R
 
     let mut tried: Vec<SocketAddr> = Vec::new();
     let mut attempt = 1;
+    let mut retry_guard: Option<Counted<'_>> = None;
     loop {
         let guard = backend.start_request();
         if backend.is_draining() {
@@ -371,12 +396,22 @@ async fn proxy(shared: &Shared, conn: ConnInfo, mut req: Request<Incoming>) -> R
             }
         };
         tried.push(backend.addr);
+        let budget_ok = || {
+            retry_allowed(
+                shared.active.load(Ordering::Relaxed),
+                shared.retrying.load(Ordering::Relaxed),
+                service.config.retry.budget_percent,
+            )
+        };
         let next = match failed_request {
-            Some(r) if attempt < attempts => {
+            Some(r) if attempt < attempts && budget_ok() => {
                 next_backend(service, pool, conn, &tried).map(|(np, nb)| (np, nb, r))
             }
             _ => None,
         };
+        if next.is_some() && retry_guard.is_none() {
+            retry_guard = Some(Counted::new(&shared.retrying));
+        }
         match next {
             Some((np, nb, r)) => {
                 attempt += 1;
@@ -424,6 +459,16 @@ fn no_backend(service: &Service) -> Response<ProxyBody> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retry_budget_has_a_floor_and_a_share() {
+        assert!(retry_allowed(1, 0, 20));
+        assert!(retry_allowed(1, 2, 20));
+        assert!(!retry_allowed(1, 3, 20), "floor of 3");
+        assert!(retry_allowed(100, 19, 20));
+        assert!(!retry_allowed(100, 20, 20), "20 % of 100");
+        assert!(!retry_allowed(100, 3, 0), "0 % still allows the floor only");
+    }
 
     #[test]
     fn hop_by_hop_headers_go_and_named_ones_too() {

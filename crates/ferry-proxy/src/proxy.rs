@@ -40,6 +40,10 @@ pub(crate) struct Shared {
     pub rate_limiter: Option<crate::rate_limit::RateLimiter>,
     pub security_headers: bool,
     pub state_file: Option<std::path::PathBuf>,
+    /// Client requests in progress (for the retry budget).
+    pub active: std::sync::atomic::AtomicU64,
+    /// Requests in progress that are being retried.
+    pub retrying: std::sync::atomic::AtomicU64,
     pub runtime: tokio::runtime::Handle,
     pub shutdown: watch::Sender<bool>,
     pub connections: AtomicUsize,
@@ -204,6 +208,8 @@ pub async fn start(config: ProxyConfig) -> Result<RunningProxy, Error> {
             .and_then(crate::rate_limit::RateLimiter::new),
         security_headers: config.limits.security_headers,
         state_file: config.state_file.clone(),
+        active: Default::default(),
+        retrying: Default::default(),
         runtime: tokio::runtime::Handle::current(),
         shutdown,
         connections: AtomicUsize::new(0),

@@ -22,7 +22,6 @@ mod stats;
 mod tls;
 mod weight;
 
-pub use body::ProxyBody;
 pub use config::{
     AdminConfig, Balance, CertificateConfig, HealthConfig, Limits, ListenerConfig, OutlierConfig,
     PoolConfig, ProxyConfig, RateLimitConfig, RetryConfig, RouteConfig, RoutingConfig,

@@ -548,7 +548,7 @@ fn deploy_without_a_daemon_exits_3_naming_ferry_serve() {
 }
 
 #[test]
-fn docker_restarted_daemon_routes_the_live_revision_again() {
+fn docker_restarted_daemon_routes_the_live_revision_then_blue_green() {
     let tmp = tempfile::tempdir().unwrap();
     let state = tmp.path().join("state");
     let mut cleanup = Cleanup { daemon: None };
@@ -587,6 +587,47 @@ fn docker_restarted_daemon_routes_the_live_revision_again() {
         failed.len(),
         ok
     );
+
+    // Blue-green: the full new set, smoke checks against it, one switch, old set warm
+    // for 2 s, then removed.
+    let v3 = write_spec_with(
+        tmp.path(),
+        "v3",
+        "v3",
+        "",
+        "kind = \"blue-green\"\n[strategy.blue_green]\nscale_down_delay = \"2s\"\n\
+         smoke = [{ path = \"/health\", status = 200 }, { path = \"/\", body_contains = \"v3\" }]",
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let loader = load(proxy, stop.clone());
+    let out = ferry(&["--config", v3.to_str().unwrap(), "deploy"], &state);
+    stop.store(true, Ordering::Relaxed);
+    let (ok, failed) = loader.join().unwrap();
+    assert!(
+        text(&out.stdout).contains("blue-green"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(
+        failed.is_empty(),
+        "{} failed of {}: {failed:?}",
+        failed.len(),
+        ok
+    );
+    let (code, body) = get(proxy, "/", None).unwrap();
+    assert_eq!(code, 200);
+    assert!(body.contains("v3"), "{body}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while containers().len() != 2 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(containers().len(), 2, "only the blue-green's new set runs");
     cleanup.run();
     assert!(containers().is_empty(), "containers left behind");
 }

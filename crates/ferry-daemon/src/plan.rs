@@ -93,4 +93,65 @@ mod tests {
             }
         );
     }
+
+    #[test]
+    fn canary_steps_and_blue_green_settings_carry_over() {
+        let s = spec(
+            "app = \"web\"\nimage = \"web:1\"\n[web]\n[strategy]\nkind = \"canary\"\n\
+             [strategy.canary]\nsteps = [{ weight = 20 }, { pause = \"30s\" }, \
+             { pause = \"until-promoted\" }, { weight = 50 }]\n",
+        );
+        let stable = StableRevision {
+            rev: Revision::new("1").unwrap(),
+            replicas: 1,
+        };
+        let p = plan(
+            "prod",
+            &s,
+            Some(stable.clone()),
+            Revision::new("2").unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            p.strategy,
+            Strategy::Canary {
+                steps: vec![
+                    CanaryStep::Weight(Weight::new(20).unwrap()),
+                    CanaryStep::Pause(std::time::Duration::from_secs(30)),
+                    CanaryStep::PauseUntilPromoted,
+                    CanaryStep::Weight(Weight::new(50).unwrap()),
+                ]
+            }
+        );
+        let s = spec(
+            "app = \"web\"\nimage = \"web:1\"\n[web]\n[strategy]\nkind = \"blue-green\"\n\
+             [strategy.blue_green]\nauto_promote = false\nscale_down_delay = \"2s\"\n\
+             smoke = [{ path = \"/\", body_contains = \"ok\" }]\n",
+        );
+        let p = plan("prod", &s, Some(stable), Revision::new("2").unwrap()).unwrap();
+        let Strategy::BlueGreen {
+            smoke_checks,
+            auto_promote,
+            scale_down_delay,
+            ..
+        } = p.strategy
+        else {
+            panic!("not blue-green: {:?}", p.strategy);
+        };
+        assert!(!auto_promote);
+        assert_eq!(scale_down_delay, std::time::Duration::from_secs(2));
+        assert_eq!(smoke_checks[0].expect_status, 200);
+        assert_eq!(smoke_checks[0].body_contains.as_deref(), Some("ok"));
+    }
+
+    #[test]
+    fn the_same_revision_twice_is_refused() {
+        let s = spec("app = \"web\"\nimage = \"web:1\"\n[web]\n");
+        let stable = StableRevision {
+            rev: Revision::new("1").unwrap(),
+            replicas: 1,
+        };
+        let err = plan("prod", &s, Some(stable), Revision::new("1").unwrap()).unwrap_err();
+        assert!(err.to_string().contains("invalid rollout plan"), "{err}");
+    }
 }

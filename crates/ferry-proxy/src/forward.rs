@@ -164,22 +164,29 @@ pub(crate) async fn handle(
             .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
         return Ok(r);
     }
-    let method = req.method().clone();
-    let path = req.uri().path().to_owned();
-    let started = Instant::now();
+    // Copy what the access log needs only when someone listens: the hot path stays lean.
+    let log = tracing::enabled!(target: "ferry_proxy::access", tracing::Level::INFO).then(|| {
+        (
+            req.method().clone(),
+            req.uri().path().to_owned(),
+            Instant::now(),
+        )
+    });
     let active = Counted::new(&shared.active);
     let mut resp = proxy(&shared, conn, req).await;
     drop(active);
-    tracing::info!(
-        target: "ferry_proxy::access",
-        client = %conn.peer.ip(),
-        %method,
-        path,
-        status = resp.status().as_u16(),
-        revision = resp.headers().get(&X_FERRY_REVISION).and_then(|v| v.to_str().ok()).unwrap_or("-"),
-        duration_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
-        "request"
-    );
+    if let Some((method, path, started)) = log {
+        tracing::info!(
+            target: "ferry_proxy::access",
+            client = %conn.peer.ip(),
+            %method,
+            path,
+            status = resp.status().as_u16(),
+            revision = resp.headers().get(&X_FERRY_REVISION).and_then(|v| v.to_str().ok()).unwrap_or("-"),
+            duration_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+            "request"
+        );
+    }
     if shared.security_headers {
         add_security_headers(resp.headers_mut(), conn.tls);
     }

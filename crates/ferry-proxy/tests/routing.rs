@@ -458,3 +458,50 @@ async fn maintenance_mode_answers_503_without_asking_backends() {
     proxy.handle.set_maintenance("app", None).expect("off");
     assert_eq!(get(&c, addr, "/", &[]).await.2, "b");
 }
+
+/// Collects formatted log output.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("lock").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn each_request_is_an_access_log_event() {
+    let captured = Captured::default();
+    let sink = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || sink.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::INFO)
+        .finish();
+    // The test runtime is single-threaded, so the proxy's tasks see this default.
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let b = backend("b").await;
+    let proxy = ferry_proxy::start(ProxyConfig::single(any_port(), b.addr))
+        .await
+        .expect("start");
+    let (status, _, _) = get(&client(), proxy.handle.listen_addrs()[0], "/some/path", &[]).await;
+    assert_eq!(status, 200);
+    let log = String::from_utf8(captured.0.lock().expect("lock").clone()).expect("utf-8");
+    let line = log
+        .lines()
+        .find(|l| l.contains("ferry_proxy::access"))
+        .unwrap_or_else(|| panic!("no access event in {log}"));
+    for field in [
+        "method=GET",
+        "path=\"/some/path\"",
+        "status=200",
+        "revision=\"default\"",
+        "client=127.0.0.1",
+    ] {
+        assert!(line.contains(field), "{field} missing in {line}");
+    }
+}

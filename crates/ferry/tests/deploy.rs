@@ -385,6 +385,26 @@ fn docker_canary_promote_crashing_revision_and_rollback_lose_no_request() {
     let (code, body) = get(proxy, "/", None).unwrap();
     assert_eq!(code, 200);
     assert!(body.contains("v1"), "{body}");
+
+    // `ferry abort` during a canary pause: back to stable, outcome aborted.
+    let out = ferry(
+        &["--config", canary.to_str().unwrap(), "deploy", "--detach"],
+        &state,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    wait_status(&canary, &state, |s| {
+        s["rollout"]["phase"]
+            .as_str()
+            .is_some_and(|p| p.contains("until promoted"))
+    });
+    let out = ferry(&["--config", canary.to_str().unwrap(), "abort"], &state);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let s = wait_status(&canary, &state, |s| s["rollout"]["finished"] == true);
+    assert_eq!(s["rollout"]["outcome"]["outcome"], "aborted", "{s}");
+    assert_eq!(s["stable"], 1, "{s}");
+    let (code, body) = get(proxy, "/", None).unwrap();
+    assert_eq!(code, 200);
+    assert!(body.contains("v1"), "{body}");
     stop.store(true, Ordering::Relaxed);
     let (ok, failed) = loader.join().unwrap();
     assert!(
@@ -404,11 +424,13 @@ fn docker_canary_promote_crashing_revision_and_rollback_lose_no_request() {
         &state,
     );
     let history: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // Revisions, newest first: 4 (aborted canary), 3 (crashed), 2, 1 (live again).
     assert_eq!(history[0]["status"], "failed", "{history}");
-    assert_eq!(history[1]["status"], "superseded", "{history}");
-    assert_eq!(history[2]["status"], "live", "{history}");
+    assert_eq!(history[1]["status"], "failed", "{history}");
+    assert_eq!(history[2]["status"], "superseded", "{history}");
+    assert_eq!(history[3]["status"], "live", "{history}");
     assert!(
-        history[0]["reason"].as_str().is_some_and(|r| !r.is_empty()),
+        history[1]["reason"].as_str().is_some_and(|r| !r.is_empty()),
         "{history}"
     );
     cleanup.run();

@@ -14,7 +14,7 @@ pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("FERRY_G
 #[command(about = "Ship containerized services to production safely")]
 #[command(
     after_help = "Exit codes: 0 ok, 1 the operation failed, 2 usage or configuration \
-error, 3 the Docker engine is unreachable."
+error, 3 the Docker engine or the ferry daemon is unreachable."
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -262,9 +262,10 @@ pub struct ProxyArgs {
     /// Listen address for the quick mode.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
-    /// Quick mode: forward everything to one upstream address.
-    #[arg(long, value_name = "ADDR")]
-    pub to: Option<SocketAddr>,
+    /// Quick mode: upstreams, as ADDR or REVISION@WEIGHT=ADDR[,ADDR...] (repeatable),
+    /// e.g. `--to v1@90=127.0.0.1:9001 --to v2@10=127.0.0.1:9002`.
+    #[arg(long, value_name = "TARGET")]
+    pub to: Vec<String>,
 }
 
 #[derive(Debug, Args)]

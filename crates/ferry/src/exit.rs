@@ -8,7 +8,7 @@ pub const OK: u8 = 0;
 pub const FAILED: u8 = 1;
 /// The command line or the configuration is wrong; nothing was done.
 pub const USAGE: u8 = 2;
-/// The Docker engine (later: the ferry daemon) could not be reached.
+/// The Docker engine or the ferry daemon (`ferry serve`) could not be reached.
 pub const UNREACHABLE: u8 = 3;
 
 pub fn code(n: u8) -> ExitCode {

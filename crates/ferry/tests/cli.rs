@@ -194,3 +194,82 @@ fn a_closed_pipe_exits_quietly() {
         text(&out.stderr)
     );
 }
+
+/// A keep-alive HTTP/1.1 backend answering `backend` to every request.
+fn backend() -> std::net::SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut stream = stream;
+                let mut pending = Vec::new();
+                let mut buf = [0u8; 1024];
+                loop {
+                    while let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
+                        pending.drain(..end + 4);
+                        let reply = "HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\nbackend";
+                        if stream.write_all(reply.as_bytes()).is_err() {
+                            return;
+                        }
+                    }
+                    match stream.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => pending.extend_from_slice(&buf[..n]),
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+fn proxy_quick_mode_forwards_and_stops_on_sigterm() {
+    use std::io::BufRead;
+    let upstream = backend();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args([
+            "proxy",
+            "--listen",
+            "127.0.0.1:0",
+            "--to",
+            &format!("v1@100={upstream}"),
+            "--output",
+            "json",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let event: serde_json::Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    assert_eq!(event["event"], "listening");
+    let listener = event["listeners"][0].as_str().unwrap().to_owned();
+    let authority = listener.trim_start_matches("http://").to_owned();
+
+    let mut stream = std::net::TcpStream::connect(&authority).unwrap();
+    write!(
+        stream,
+        "GET / HTTP/1.1\r\nHost: example.test\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(
+        response
+            .to_ascii_lowercase()
+            .contains("x-ferry-revision: v1"),
+        "{response}"
+    );
+    assert!(response.ends_with("backend"), "{response}");
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "graceful stop exits 0: {status:?}");
+}

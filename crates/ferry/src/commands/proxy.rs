@@ -9,7 +9,7 @@ use crate::exit;
 use crate::printer::Printer;
 
 pub fn run(args: &ProxyArgs, printer: &Printer) -> anyhow::Result<u8> {
-    let config = match (&args.routes, args.to) {
+    let config = match (&args.routes, args.to.is_empty()) {
         (Some(path), _) => {
             let text =
                 std::fs::read_to_string(path).map_err(|source| Expected::ConfigUnreadable {
@@ -19,8 +19,9 @@ pub fn run(args: &ProxyArgs, printer: &Printer) -> anyhow::Result<u8> {
             ProxyConfig::from_toml_str(&text)
                 .map_err(|e| Expected::Usage(format!("{}: {e}", path.display())))?
         }
-        (None, Some(upstream)) => ProxyConfig::single(args.listen, upstream),
-        (None, None) => {
+        (None, false) => ProxyConfig::quick(args.listen, &args.to)
+            .map_err(|e| Expected::Usage(format!("--to: {e}")))?,
+        (None, true) => {
             return Err(Expected::Usage(
                 "give a routes file (--routes FILE) or an upstream (--to ADDR)".to_owned(),
             )

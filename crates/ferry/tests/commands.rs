@@ -344,3 +344,35 @@ fn check_explains_a_rule() {
     let unknown = ferry(dir.path(), &["check", "--explain", "NOPE999"]);
     assert_eq!(unknown.status.code(), Some(2));
 }
+
+#[test]
+fn broken_specs_get_located_diagnostics() {
+    let dir = fixture("broken");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    for name in names {
+        let out = ferry(&dir, &["--config", &name, "config", "validate"]);
+        assert_eq!(out.status.code(), Some(2), "{name}");
+        insta::assert_snapshot!(name.clone(), text(&out.stderr));
+    }
+}
+
+#[test]
+fn show_of_the_demo_spec() {
+    let out = ferry(
+        &repo_root(),
+        &[
+            "--config",
+            "examples/hello/ferry.toml",
+            "--env",
+            "production",
+            "config",
+            "show",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    insta::assert_snapshot!(text(&out.stdout));
+}

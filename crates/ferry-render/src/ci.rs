@@ -1,6 +1,7 @@
 //! The CI targets: a GitHub Actions workflow and a GitLab CI pipeline running
 //! check → test → build → deploy staging → smoke → (manual approval) → production, calling
-//! only ferry commands that exist. `ferry deploy` is planned: its steps say so.
+//! only ferry commands that exist. `ferry deploy` talks to the environment's ferry daemon,
+//! whose address and token come from CI secrets (`FERRY_API`, `FERRY_TOKEN`).
 
 use serde_json::{Map, Value, json};
 
@@ -8,9 +9,9 @@ use crate::app::App;
 use crate::argo::is_production;
 use crate::{Error, Rendered, yaml};
 
-/// A shell line explaining the deploy step's status to whoever reads the log.
-const DEPLOY_PLANNED: &str =
-    "# `ferry deploy` is planned (issue: rollouts); until it lands, this step fails loudly.";
+/// A shell line telling whoever reads the log where the deploy goes.
+const DEPLOY_NOTE: &str =
+    "# ferry deploy hands the rollout to the environment's `ferry serve` (FERRY_API, FERRY_TOKEN).";
 
 fn smoke_url(app: &App<'_>, env: &str) -> String {
     let host = app
@@ -84,8 +85,12 @@ pub(crate) fn render_github(app: &App<'_>, out: &mut Rendered) -> Result<(), Err
             "environment": { "name": env, "url": smoke_url(app, env).trim_end_matches('/').to_owned() },
             "concurrency": { "group": format!("deploy-{env}"), "cancel-in-progress": false },
             "steps": [checkout, install, {
-                "name": format!("ferry deploy --env {env} (planned command)"),
-                "run": format!("{DEPLOY_PLANNED}\nferry deploy --env {env}"),
+                "name": format!("ferry deploy --env {env}"),
+                "env": {
+                    "FERRY_API": "${{ secrets.FERRY_API }}",
+                    "FERRY_TOKEN": "${{ secrets.FERRY_TOKEN }}",
+                },
+                "run": format!("{DEPLOY_NOTE}\nferry deploy --env {env}"),
             }],
         });
         if !is_production(env) {
@@ -146,7 +151,7 @@ pub(crate) fn render_gitlab(app: &App<'_>, out: &mut Rendered) -> Result<(), Err
             "resource_group": stage,
             "interruptible": false,
             "environment": { "name": env, "url": smoke_url(app, env).trim_end_matches('/').to_owned() },
-            "script": [DEPLOY_PLANNED, format!("ferry deploy --env {env}")],
+            "script": [DEPLOY_NOTE, format!("ferry deploy --env {env}")],
             "rules": [if production {
                 json!({ "if": "$CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH", "when": "manual" })
             } else {

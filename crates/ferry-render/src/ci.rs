@@ -13,6 +13,12 @@ use crate::{Error, Rendered, yaml};
 const DEPLOY_NOTE: &str =
     "# ferry deploy hands the rollout to the environment's `ferry serve` (FERRY_API, FERRY_TOKEN).";
 
+/// The smoke test over HTTPS (curl is on every hosted runner; `ferry healthcheck` speaks
+/// plain HTTP only, for HEALTHCHECKs inside scratch images).
+fn smoke_command(url: &str) -> String {
+    format!("curl --fail --silent --show-error --max-time 10 --retry 5 --retry-all-errors {url}")
+}
+
 fn smoke_url(app: &App<'_>, env: &str) -> String {
     let host = app
         .spec
@@ -96,7 +102,7 @@ pub(crate) fn render_github(app: &App<'_>, out: &mut Rendered) -> Result<(), Err
         if !is_production(env) {
             job["steps"].as_array_mut().expect("steps").push(json!({
                 "name": format!("Smoke test {env}"),
-                "run": format!("ferry healthcheck {}", smoke_url(app, env)),
+                "run": smoke_command(&smoke_url(app, env)),
             }));
         }
         jobs.insert(deploy.clone(), job);
@@ -172,7 +178,7 @@ pub(crate) fn render_gitlab(app: &App<'_>, out: &mut Rendered) -> Result<(), Err
                 json!({
                     "stage": smoke,
                     "needs": [stage],
-                    "script": [format!("ferry healthcheck {}", smoke_url(app, env))],
+                    "script": [smoke_command(&smoke_url(app, env))],
                     "rules": [{ "if": "$CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH" }],
                 }),
             );

@@ -167,7 +167,7 @@ pub struct CheckArgs {
     #[arg(long, value_enum)]
     pub format: Option<CheckFormat>,
     /// Lowest severity that makes the command exit 1.
-    #[arg(long, value_enum, default_value = "warning")]
+    #[arg(long, value_enum, default_value = "error")]
     pub fail_on: FailOn,
     /// Dockerfile build argument, KEY=VALUE (repeatable).
     #[arg(long = "build-arg", value_name = "KEY=VALUE")]

@@ -214,23 +214,32 @@ fn parse_build_args(raw: &[String]) -> anyhow::Result<BTreeMap<String, String>> 
 }
 
 fn print_human(printer: &Printer, report: &Report) -> anyhow::Result<()> {
+    let mut sources: BTreeMap<PathBuf, Option<Vec<String>>> = BTreeMap::new();
     for f in &report.findings {
         let severity = match f.severity {
             Severity::Error => printer.paint("error", "31"),
             Severity::Warning => printer.paint("warning", "33"),
             Severity::Info => printer.paint("info", "36"),
         };
+        printer.line(format!("{severity}[{}]: {}", f.rule, f.message))?;
         printer.line(format!(
-            "{}:{}:{}: {severity} [{}] {}",
+            "  --> {}:{}:{}",
             f.file.display(),
             f.line,
-            f.column,
-            f.rule,
-            f.message
+            f.column
         ))?;
-        if let Some(hint) = &f.hint {
-            printer.line(format!("    hint: {hint}"))?;
+        let lines = sources.entry(f.file.clone()).or_insert_with(|| {
+            std::fs::read_to_string(&f.file)
+                .ok()
+                .map(|text| text.lines().map(str::to_owned).collect())
+        });
+        if let Some(frame) = lines.as_deref().and_then(|l| code_frame(l, f)) {
+            printer.line(frame)?;
         }
+        if let Some(hint) = &f.hint {
+            printer.line(format!("  = hint: {hint}"))?;
+        }
+        printer.line("")?;
     }
     printer.line(format!(
         "{} file(s) checked: {} error(s), {} warning(s), {} info",
@@ -240,4 +249,31 @@ fn print_human(printer: &Printer, report: &Report) -> anyhow::Result<()> {
         report.count(Severity::Info)
     ))?;
     Ok(())
+}
+
+/// The finding's line with a caret underline, e.g.
+/// ```text
+///    |
+///  1 | FROM ubuntu:latest
+///    |      ^^^^^^^^^^^^^
+/// ```
+fn code_frame(lines: &[String], f: &Finding) -> Option<String> {
+    let index = usize::try_from(f.line).ok()?.checked_sub(1)?;
+    let line = lines.get(index)?;
+    let start = usize::try_from(f.column.max(1) - 1).ok()?;
+    let width = line.chars().count();
+    let end = if f.end_line == f.line && f.end_column > f.column {
+        usize::try_from(f.end_column - 1).ok()?
+    } else {
+        width
+    };
+    let carets = end.min(width).saturating_sub(start).max(1);
+    let gutter = " ".repeat(f.line.to_string().len());
+    Some(format!(
+        "{gutter} |\n{} | {}\n{gutter} | {}{}",
+        f.line,
+        line.replace('\t', " "),
+        " ".repeat(start),
+        "^".repeat(carets)
+    ))
 }

@@ -97,11 +97,6 @@ impl Printer {
         let _ = std::io::stderr().lock().write_all(text.as_bytes());
     }
 
-    pub fn warn(&self, text: impl AsRef<str>) {
-        let label = self.paint("warning", "33");
-        let _ = writeln!(std::io::stderr().lock(), "{label}: {}", text.as_ref());
-    }
-
     pub fn error(&self, text: impl AsRef<str>) {
         let label = self.paint("error", "31");
         let _ = writeln!(std::io::stderr().lock(), "{label}: {}", text.as_ref());

@@ -44,7 +44,7 @@ pub fn run(args: &RenderArgs, global: &Global, printer: &Printer) -> anyhow::Res
         return gitops(args, &project, repo, &rendered, printer);
     }
     for note in &rendered.notes {
-        printer.warn(note);
+        printer.status(format!("note: {note}"));
     }
     match &args.out {
         Some(dir) => {

@@ -175,7 +175,15 @@ pub fn scan(text: &str, kind: FileKind) -> Vec<Finding> {
     let mut out = Vec::new();
     for (ln, line) in text.lines().enumerate() {
         let line_no = ln as u32 + 1;
-        let col = |byte: usize| line[..byte].chars().count() as u32 + 1;
+        // Byte offsets from the matchers may land inside a multi-byte character (found by
+        // fuzzing); count columns up to the character that holds the offset.
+        let col = |byte: usize| {
+            let mut b = byte.min(line.len());
+            while !line.is_char_boundary(b) {
+                b -= 1;
+            }
+            line[..b].chars().count() as u32 + 1
+        };
         if line.contains("PRIVATE KEY-----") {
             if let Some(b) = line.find("-----BEGIN") {
                 out.push(

@@ -320,6 +320,13 @@ pub struct DeployArgs {
     /// Return once the daemon accepted the rollout, without following it.
     #[arg(long)]
     pub detach: bool,
+    /// When no daemon answers, start one for this project in the background
+    /// (`ferry serve`, log in `<state>/daemon.log`) and deploy through it.
+    #[arg(long, env = "FERRY_START_DAEMON")]
+    pub start_daemon: bool,
+    /// With --start-daemon: the started daemon's proxy listener.
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
+    pub daemon_listen: SocketAddr,
     #[command(flatten)]
     pub daemon: DaemonArgs,
     #[command(flatten)]

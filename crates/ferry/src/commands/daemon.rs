@@ -100,7 +100,8 @@ fn unreachable_daemon(message: &str, printer: &Printer) -> anyhow::Result<u8> {
     printer.error(message);
     printer.hint(
         "start the daemon with `ferry serve` (in another terminal or as a service; \
-         see docs/deploy.md), or point --api / FERRY_API at a running one",
+         see docs/deploy.md), pass `ferry deploy --start-daemon`, or point --api / \
+         FERRY_API at a running one",
     );
     Ok(exit::UNREACHABLE)
 }
@@ -117,19 +118,88 @@ fn load_client(
     }
 }
 
+/// Starts `ferry serve` for this project in the background, detached from the terminal
+/// (`setsid`), and waits until its API answers.
+async fn start_daemon(
+    args: &DeployArgs,
+    global: &Global,
+    project: &Project,
+    printer: &Printer,
+) -> anyhow::Result<Client> {
+    let state = state_dir(&args.daemon, global);
+    std::fs::create_dir_all(&state)?;
+    let log_path = state.join("daemon.log");
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)?;
+    let exe = std::env::current_exe()?;
+    // A stale address file would point the client at a dead daemon.
+    let _ = std::fs::remove_file(state.join(ferry_daemon::API_ADDR_FILE));
+    let child = std::process::Command::new("setsid")
+        .arg(exe)
+        .arg("--config")
+        .arg(&project.config_path)
+        .args(["serve", "--api", "127.0.0.1:0", "--listen"])
+        .arg(args.daemon_listen.to_string())
+        .arg("--state")
+        .arg(&state)
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .spawn()
+        .map_err(|e| Expected::Failed(format!("cannot start `ferry serve`: {e}")))?;
+    let pid = child.id();
+    std::fs::write(state.join("daemon.pid"), format!("{pid}\n"))?;
+    printer.status(format!(
+        "started a ferry daemon for this project (pid {pid}, log {})",
+        log_path.display()
+    ));
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(client) = client(&args.daemon, global)
+            && client
+                .status(project.spec.app.as_str(), project.env_name())
+                .await
+                .is_ok()
+        {
+            return Ok(client);
+        }
+        if std::time::Instant::now() > deadline {
+            let tail = std::fs::read_to_string(&log_path).unwrap_or_default();
+            let tail: Vec<&str> = tail.lines().rev().take(5).collect();
+            return Err(Expected::Failed(format!(
+                "the started daemon did not answer within 30 s; last log lines:\n  {}",
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n  ")
+            ))
+            .into());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 pub fn deploy(args: &DeployArgs, global: &Global, printer: &Printer) -> anyhow::Result<u8> {
-    let (project, client) = match load_client(&args.daemon, global, printer)? {
-        Ok(pc) => pc,
-        Err(code) => return Ok(code),
-    };
+    let project = project::load(global, printer)?;
     let app = project.spec.app.as_str().to_owned();
     let env = project.env_name().to_owned();
     let runtime = super::runtime()?;
     runtime.block_on(async {
-        // Fail before building when nobody is listening.
-        if let Err(e) = client.status(&app, &env).await {
-            return daemon_failure(e, printer);
+        // Fail (or start a daemon) before building when nobody is listening.
+        let mut down = None;
+        let mut found = None;
+        match client(&args.daemon, global) {
+            Ok(c) => match c.status(&app, &env).await {
+                Ok(_) => found = Some(c),
+                Err(e) if e.is_unreachable() => down = Some(e.to_string()),
+                Err(e) => return daemon_failure(e, printer),
+            },
+            Err(message) => down = Some(message),
         }
+        let client = match (found, down) {
+            (Some(c), _) => c,
+            (None, _) if args.start_daemon => start_daemon(args, global, &project, printer).await?,
+            (None, message) => return unreachable_daemon(&message.unwrap_or_default(), printer),
+        };
         let image = match args.image.clone().or_else(|| project.spec.image.clone()) {
             Some(image) => image,
             None => {

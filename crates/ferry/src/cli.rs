@@ -90,6 +90,11 @@ pub enum Command {
     Down,
     /// Render Kubernetes, Argo CD, compose, monitoring, CI or ECS files from ferry.toml.
     Render(RenderArgs),
+    /// Show the output of the app's containers (all replicas, or one revision's).
+    Logs(LogsArgs),
+    /// Inspect or release the deploy lock of the app and environment.
+    #[command(subcommand)]
+    Lock(LockCommand),
     /// Run the reverse proxy in the foreground.
     Proxy(ProxyArgs),
     /// Run the ferry daemon in the foreground: proxy, rollout controller, store and API.
@@ -252,6 +257,40 @@ pub struct RenderArgs {
     /// With --gitops: commit the change.
     #[arg(long, requires = "gitops")]
     pub commit: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// Keep printing new output.
+    #[arg(short, long)]
+    pub follow: bool,
+    /// Only the containers of this revision.
+    #[arg(long, value_name = "N")]
+    pub rev: Option<String>,
+    /// Lines of past output per container.
+    #[arg(long, default_value_t = 100)]
+    pub tail: usize,
+    /// Role (web, or a worker's name).
+    #[arg(long, default_value = "web")]
+    pub role: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LockCommand {
+    /// Who holds the deploy lock, why, and until when.
+    Status(LockArgs),
+    /// Release the lock whoever holds it (after a crashed deploy).
+    Release(LockArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LockArgs {
+    /// The daemon's store (default: `<state>/state.db`, the daemon's SQLite file).
+    #[arg(long, value_name = "LOCATION")]
+    pub store: Option<String>,
+    /// The daemon's state directory (default: .ferry/daemon beside ferry.toml).
+    #[arg(long, env = "FERRY_STATE_DIR", value_name = "DIR")]
+    pub state: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

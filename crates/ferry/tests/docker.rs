@@ -111,6 +111,20 @@ fn docker_run_serves_the_demo_hardened_and_down_removes_it() {
     assert_eq!(builds.as_array().unwrap().len(), 1, "{builds}");
     assert_eq!(builds[0]["env"], "staging");
 
+    let logs = ferry(
+        &repo_root(),
+        &[
+            "--config", config, "--env", "staging", "logs", "--tail", "20",
+        ],
+        &env,
+    );
+    assert!(logs.status.success(), "{}", text(&logs.stderr));
+    let logs = text(&logs.stdout);
+    assert!(
+        logs.contains("ferry-hello-staging-web | hello") && logs.contains("listening on"),
+        "{logs}"
+    );
+
     let down = ferry(
         &repo_root(),
         &["--config", config, "--env", "staging", "down"],
@@ -165,4 +179,50 @@ fn an_unreachable_engine_exits_3_with_a_hint() {
     );
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("DOCKER_HOST"));
+}
+
+#[test]
+fn lock_status_and_release_read_the_daemon_store() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("ferry.toml"),
+        "app = \"shop\"\nimage = \"shop:1.0.0\"\n\n[web]\nport = 8080\n",
+    )
+    .unwrap();
+    let store = dir.path().join("daemon-state.db");
+    let store = store.to_str().unwrap();
+    let status = ferry(dir.path(), &["lock", "status", "--store", store], &[]);
+    assert!(status.status.success(), "{}", text(&status.stderr));
+    assert!(text(&status.stdout).contains("shop (default) is not locked"));
+
+    // A lock left by a crashed deploy, taken through the store the daemon uses.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let s = ferry_store::Store::open(store).await.unwrap();
+        s.acquire_lock(
+            "shop",
+            "default",
+            "daemon:test",
+            "rollout 7",
+            std::time::Duration::from_secs(600),
+        )
+        .await
+        .unwrap();
+        s.close().await;
+    });
+    let held = ferry(dir.path(), &["lock", "status", "--store", store], &[]);
+    assert!(
+        text(&held.stdout).contains("locked by daemon:test: rollout 7"),
+        "{}",
+        text(&held.stdout)
+    );
+    let released = ferry(
+        dir.path(),
+        &["lock", "release", "--store", store, "--output", "json"],
+        &[],
+    );
+    let released: serde_json::Value = serde_json::from_slice(&released.stdout).unwrap();
+    assert_eq!(released["released"], true);
+    let after = ferry(dir.path(), &["lock", "status", "--store", store], &[]);
+    assert!(text(&after.stdout).contains("is not locked"));
 }

@@ -7,6 +7,8 @@ mod config;
 mod daemon;
 mod healthcheck;
 mod init;
+mod lock;
+mod logs;
 mod proxy;
 mod render;
 mod run;
@@ -27,6 +29,8 @@ pub fn dispatch(cli: Cli, printer: &Printer) -> anyhow::Result<u8> {
         Command::Check(args) => check::run(args, global, printer),
         Command::Run(args) => run::run(args, global, printer),
         Command::Down => run::down(global, printer),
+        Command::Logs(args) => logs::run(args, global, printer),
+        Command::Lock(command) => lock::run(command, global, printer),
         Command::Proxy(args) => proxy::run(args, printer),
         Command::Serve(args) => daemon::serve(args, global, printer),
         Command::Deploy(args) => daemon::deploy(args, global, printer),

@@ -290,6 +290,8 @@ async fn start_rollout_locked(
         pools,
         tx,
         rollback: rollback_to.is_some(),
+        analyses: Default::default(),
+        explanations: Default::default(),
     };
     tokio::spawn(driver.run(state, rx));
     Ok(DeployAccepted {

@@ -66,6 +66,10 @@ pub(crate) struct Rollout {
     pub tx: mpsc::UnboundedSender<Event>,
     /// A rollback to an earlier, good revision: a failure does not mark it failed.
     pub rollback: bool,
+    /// Running analysis tasks, by run (aborted by `StopAnalysis` and at the end).
+    pub analyses: Mutex<HashMap<u32, tokio::task::AbortHandle>>,
+    /// The latest analysis verdict explanations, for the status.
+    pub explanations: Arc<Mutex<Vec<String>>>,
 }
 
 /// How long the deploy lock lasts without a heartbeat (a crashed daemon's lock lapses).
@@ -121,6 +125,7 @@ impl Rollout {
             finished: done,
             outcome: state.outcome(),
             summary: state.summary(),
+            analysis: lock(&self.explanations).clone(),
         };
         let mut apps = lock(&self.shared.apps);
         let entry = apps.entry(self.key()).or_default();
@@ -150,6 +155,9 @@ impl Rollout {
         };
         self.drive(&mut state, &mut rx).await;
         heartbeat.abort();
+        for (_, task) in lock(&self.analyses).drain() {
+            task.abort();
+        }
     }
 
     async fn drive(&self, state: &mut State, rx: &mut mpsc::UnboundedReceiver<Event>) {
@@ -264,16 +272,13 @@ impl Rollout {
                     let _ = tx.send(event);
                 });
             }
-            Command::StartAnalysis { run, name, .. } => {
-                // Not wired to ferry-analysis yet: the verdict is a pass, and says so.
-                let _ = self.tx.send(Event::AnalysisVerdict {
-                    run,
-                    verdict: Verdict::Pass,
-                    reference: String::new(),
-                    summary: format!(
-                        "analysis {name} is not wired into the daemon yet: counted as passed"
-                    ),
-                });
+            Command::StartAnalysis { run, name, step } => {
+                self.start_analysis(state, run, &name, step)
+            }
+            Command::StopAnalysis { run } => {
+                if let Some(task) = lock(&self.analyses).remove(&run.0) {
+                    task.abort();
+                }
             }
             Command::ScheduleWake { at } => {
                 let tx = self.tx.clone();
@@ -302,11 +307,58 @@ impl Rollout {
                 }
             }
             Command::Finish { outcome } => return Some(outcome),
-            Command::WaitHealthy { .. }
-            | Command::StopAnalysis { .. }
-            | Command::RecordEvent { .. } => {}
+            Command::WaitHealthy { .. } | Command::RecordEvent { .. } => {}
         }
         None
+    }
+
+    /// Starts measuring `[analysis.<name>]`; the task answers with `AnalysisVerdict`.
+    fn start_analysis(
+        &self,
+        state: &State,
+        run: ferry_rollout::AnalysisRun,
+        name: &ferry_rollout::AnalysisName,
+        step: Option<usize>,
+    ) {
+        let name = name.as_str().to_owned();
+        let config = match self.spec.analysis.get(&name) {
+            Some(spec) => crate::analysis::config(&name, spec),
+            None => Err(format!("the spec has no [analysis.{name}] table")),
+        };
+        let config = match config {
+            Ok(c) => c,
+            Err(reason) => {
+                // Deploys refuse these up front; this covers a recovered rollout.
+                let _ = self.tx.send(Event::AnalysisVerdict {
+                    run,
+                    verdict: Verdict::Fail,
+                    reference: String::new(),
+                    summary: reason,
+                });
+                return;
+            }
+        };
+        let plan = state.plan();
+        let task = tokio::spawn(
+            crate::analysis::Run {
+                shared: self.shared.clone(),
+                rollout: self.id,
+                service: self.app().to_owned(),
+                env: self.env.clone(),
+                canary: plan.new.to_string(),
+                stable: plan.stable.as_ref().map(|s| s.rev.to_string()),
+                run,
+                name,
+                step,
+                config,
+                tx: self.tx.clone(),
+                explanations: self.explanations.clone(),
+            }
+            .measure(),
+        );
+        if let Some(old) = lock(&self.analyses).insert(run.0, task.abort_handle()) {
+            old.abort();
+        }
     }
 
     fn start_replicas(&self, rev: &Revision, total: u32) {

@@ -4,6 +4,7 @@
 //! [`serve`] runs the daemon until SIGTERM or Ctrl-C; [`Client`] is the CLI's side of
 //! the API. See docs/deploy.md for what is implemented and what is not yet.
 
+mod analysis;
 mod api;
 mod client;
 mod controller;

@@ -57,9 +57,16 @@ pub fn plan(
                     ferry_spec::CanaryStep::Pause(Pause::UntilPromoted) => {
                         CanaryStep::PauseUntilPromoted
                     }
-                    ferry_spec::CanaryStep::Analysis(name) => CanaryStep::Analysis(
-                        AnalysisRef::new(AnalysisName::new(name).map_err(bad)?),
-                    ),
+                    ferry_spec::CanaryStep::Analysis(name) => {
+                        // Refused up front what the daemon cannot measure (Prometheus).
+                        let table = spec.analysis.get(name.as_str()).ok_or_else(|| {
+                            DaemonError::Plan(format!("the spec has no [analysis.{name}] table"))
+                        })?;
+                        crate::analysis::config(name.as_str(), table).map_err(DaemonError::Plan)?;
+                        CanaryStep::Analysis(AnalysisRef::new(
+                            AnalysisName::new(name).map_err(bad)?,
+                        ))
+                    }
                 });
             }
             Strategy::Canary { steps: out }

@@ -79,6 +79,10 @@ pub struct RolloutStatus {
     pub outcome: Option<Outcome>,
     /// One line for a plain live view.
     pub summary: String,
+    /// The latest canary analysis verdicts explained in plain words (most recent last,
+    /// at most 3): the summary line, then one indented line per metric.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub analysis: Vec<String>,
 }
 
 /// `POST /v1/apps/{app}/{env}/promote`.

@@ -1,7 +1,8 @@
 //! `ferry serve` and `ferry deploy` against the real Docker engine: rolling deploys, a
 //! canary held for `ferry promote` and a crashing revision rolled back, all under
 //! continuous load with zero failed requests; status and history as JSON, the API's
-//! bearer token, and a clear exit 3 when no daemon runs.
+//! bearer token, and a clear exit 3 when no daemon runs. The canary analysis scenario
+//! counts the failures a failing canary causes before its analysis rolls it back.
 
 #![allow(clippy::unwrap_used, reason = "test setup failures should panic")]
 
@@ -652,4 +653,176 @@ fn docker_restarted_daemon_routes_the_live_revision_then_blue_green() {
     assert_eq!(containers().len(), 2, "only the blue-green's new set runs");
     cleanup.run();
     assert!(containers().is_empty(), "containers left behind");
+}
+
+/// One request of the analysis load: when, whether it failed, which revision answered.
+struct Sample {
+    at: Instant,
+    failed: bool,
+    v2: bool,
+}
+
+/// A load loop on fresh connections until `stop` (at most 80 s), recording every request.
+fn recorded_load(proxy: SocketAddr, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<Vec<Sample>> {
+    std::thread::spawn(move || {
+        let deadline = Instant::now() + Duration::from_secs(80);
+        let mut samples = Vec::new();
+        while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+            let (failed, v2) = match get(proxy, "/", None) {
+                Ok((200, body)) => (false, body.contains("v2")),
+                Ok((_, body)) => (true, body.contains("injected")),
+                Err(_) => (true, false),
+            };
+            samples.push(Sample {
+                at: Instant::now(),
+                failed,
+                v2,
+            });
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        samples
+    })
+}
+
+/// A canary spec of the demo with `FAIL_RATE` and the `errors` analysis after a 50% step.
+fn analysis_spec(dir: &Path, name: &str, version: &str, fail_rate: &str) -> PathBuf {
+    let path = write_spec_with(
+        dir,
+        name,
+        version,
+        "",
+        "kind = \"canary\"\n[strategy.canary]\nsteps = [{ weight = 50 }, { analysis = \"errors\" }]",
+    );
+    let mut spec = std::fs::read_to_string(&path).unwrap();
+    spec.push_str(&format!(
+        r#"FAIL_RATE = "{fail_rate}"
+
+[analysis.errors]
+interval = "2s"
+min_samples = 50
+measurements = 2
+timebox = "30s"
+on_inconclusive = "rollback"
+metrics = [{{ name = "error rate", kind = "error-rate", max_relative = 1.5, allowed_increase = 0.02 }}]
+"#
+    ));
+    std::fs::write(&path, spec).unwrap();
+    path
+}
+
+#[test]
+fn docker_canary_analysis_rolls_back_a_failing_revision_and_promotes_a_healthy_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let state = tmp.path().join("state");
+    let mut cleanup = Cleanup { daemon: None };
+    cleanup.run();
+    build_demo_image();
+    let (proxy, _api) = start_daemon(&mut cleanup, &state);
+    let v1 = write_spec(tmp.path(), "v1");
+    let out = ferry(&["--config", v1.to_str().unwrap(), "deploy"], &state);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+
+    // v2 fails every 5th request: the analysis sees it against v1 and rolls back.
+    let failing = analysis_spec(tmp.path(), "failing", "v2", "0.2");
+    let stop = Arc::new(AtomicBool::new(false));
+    let loader = recorded_load(proxy, stop.clone());
+    let out = ferry(&["--config", failing.to_str().unwrap(), "deploy"], &state);
+    let rolled_back = Instant::now();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{}{stderr}", text(&out.stdout));
+    assert!(stderr.contains("rolled back"), "{stderr}");
+    assert!(stderr.contains("error rate"), "{stderr}");
+    std::thread::sleep(Duration::from_secs(1));
+    stop.store(true, Ordering::Relaxed);
+    let samples = loader.join().unwrap();
+    let s = status(&failing, &state);
+    assert_eq!(s["stable"], 1, "{s}");
+    let explained = s["rollout"]["analysis"].to_string();
+    assert!(explained.contains("error rate"), "{s}");
+    for _ in 0..20 {
+        let (code, body) = get(proxy, "/", None).unwrap();
+        assert_eq!(code, 200, "{body}");
+        assert!(body.contains("v1"), "{body}");
+    }
+    assert!(
+        samples
+            .iter()
+            .filter(|x| x.at > rolled_back)
+            .all(|x| !x.failed && !x.v2),
+        "after the rollback every response comes from v1"
+    );
+    let canary: Vec<&Sample> = {
+        let first = samples.iter().position(|x| x.v2 || x.failed);
+        let last = samples.iter().rposition(|x| x.v2 || x.failed);
+        match (first, last) {
+            (Some(a), Some(b)) => samples[a..=b].iter().collect(),
+            _ => Vec::new(),
+        }
+    };
+    let failed = canary.iter().filter(|x| x.failed).count();
+    let during = canary.len();
+    assert!(during > 0, "the canary served no request");
+    #[expect(clippy::cast_precision_loss, reason = "small counts")]
+    let bound = 0.5 * 0.2 * during as f64 * 2.0 + 10.0;
+    #[expect(clippy::cast_precision_loss, reason = "small counts")]
+    let failed_f = failed as f64;
+    assert!(
+        failed_f <= bound,
+        "{failed} failed of {during} during the canary (bound {bound})"
+    );
+    let out = ferry(
+        &[
+            "--config",
+            failing.to_str().unwrap(),
+            "--output",
+            "json",
+            "history",
+        ],
+        &state,
+    );
+    let history: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(history[0]["status"], "failed", "{history}");
+    assert!(
+        history[0]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("error rate")),
+        "{history}"
+    );
+
+    // v3 fails nothing: two passing measurements promote it.
+    let healthy = analysis_spec(tmp.path(), "healthy", "v3", "0");
+    let stop = Arc::new(AtomicBool::new(false));
+    let loader = recorded_load(proxy, stop.clone());
+    let out = ferry(&["--config", healthy.to_str().unwrap(), "deploy"], &state);
+    stop.store(true, Ordering::Relaxed);
+    let healthy_samples = loader.join().unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let s = status(&healthy, &state);
+    assert_eq!(s["stable"], 3, "{s}");
+    assert!(
+        s["rollout"]["analysis"].to_string().contains("passed"),
+        "{s}"
+    );
+    let healthy_failed = healthy_samples.iter().filter(|x| x.failed).count();
+    assert_eq!(
+        healthy_failed, 0,
+        "no request fails during a healthy canary"
+    );
+    cleanup.run();
+    assert!(containers().is_empty(), "containers left behind");
+    eprintln!(
+        "canary analysis: {failed} of {during} requests failed during the failing canary \
+         (bound {bound:.0}); rolled back; the healthy canary promoted with {} requests, 0 failed",
+        healthy_samples.len()
+    );
 }

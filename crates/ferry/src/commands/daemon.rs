@@ -319,6 +319,9 @@ fn print_status(status: &AppStatus, printer: &Printer) -> anyhow::Result<()> {
             r.id, r.revision, r.strategy, r.summary
         ))?;
         printer.line(format!("  weights: {}", r.weights))?;
+        for verdict in &r.analysis {
+            printer.line(format!("  analysis: {verdict}"))?;
+        }
     }
     Ok(())
 }

@@ -118,10 +118,15 @@ async fn deploy(
         ));
     }
     if !spec.secrets.is_empty() {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "the daemon does not deliver secrets yet; deploy apps with secrets with `ferry run`",
-        ));
+        let missing = crate::secret::missing(&api.shared, &req.app, &req.env, &spec)
+            .await
+            .map_err(|e| ApiError::internal("read the secrets", e))?;
+        if !missing.is_empty() {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                crate::secret::missing_message(&req.app, &req.env, &missing),
+            ));
+        }
     }
     let shared = api.shared.clone();
     let key = (req.app.clone(), req.env.clone());

@@ -51,6 +51,8 @@ pub(crate) struct Shared {
     /// Serializes network creation: replicas starting at once would otherwise create
     /// two networks of the same name (the engine allows that).
     pub networks: tokio::sync::Mutex<()>,
+    /// The (absolute) state directory: the secrets key file and the replicas' secret files.
+    pub state_dir: std::path::PathBuf,
 }
 
 /// One rollout being driven.
@@ -599,8 +601,12 @@ async fn start_one(
     id: ReplicaId,
 ) {
     let name = id.as_str().to_owned();
-    let container =
+    let mut container =
         replica::container_spec(&shared.daemon_id, &name, &image, &env, rev.as_str(), &spec);
+    if let Err(e) = crate::secret::inject(&shared, &env, &spec, &mut container).await {
+        let _ = tx.send(Event::ReplicaFailed { rev, id, reason: e });
+        return;
+    }
     // A container of this name left by an earlier daemon would block the create.
     let _ = shared.engine.remove(&name, true).await;
     if let Some(net) = &container.network {

@@ -13,7 +13,10 @@ mod plan;
 pub mod protocol;
 mod recovery;
 mod replica;
+mod secret;
 pub mod token;
+
+pub use secret::SECRET_KEY_FILE;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -115,6 +118,7 @@ pub async fn serve(config: Config, on_ready: impl FnOnce(&Started)) -> Result<()
         store,
         apps: Mutex::new(HashMap::new()),
         networks: tokio::sync::Mutex::new(()),
+        state_dir: std::fs::canonicalize(dir).map_err(state_io(dir))?,
     });
     recovery::recover(&shared).await;
     let router = api::router(Arc::new(api::Api { shared, token }));

@@ -95,6 +95,9 @@ pub enum Command {
     /// Inspect or release the deploy lock of the app and environment.
     #[command(subcommand)]
     Lock(LockCommand),
+    /// Set, list or remove the app's secrets for the environment (values are encrypted).
+    #[command(subcommand)]
+    Secrets(SecretsCommand),
     /// Run the reverse proxy in the foreground.
     Proxy(ProxyArgs),
     /// Run the ferry daemon in the foreground: proxy, rollout controller, store and API.
@@ -291,6 +294,46 @@ pub struct LockArgs {
     /// The daemon's state directory (default: .ferry/daemon beside ferry.toml).
     #[arg(long, env = "FERRY_STATE_DIR", value_name = "DIR")]
     pub state: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SecretsCommand {
+    /// Set a secret; the value is read from stdin (never from the command line).
+    Set(SecretSetArgs),
+    /// List the secrets' names and when each was set (never their values).
+    List(SecretStoreArgs),
+    /// Remove a secret.
+    Rm(SecretRmArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SecretStoreArgs {
+    /// The daemon's store (default: `<state>/state.db`, the daemon's SQLite file).
+    #[arg(long, value_name = "LOCATION")]
+    pub store: Option<String>,
+    /// The daemon's state directory, holding the key file `secret.key`
+    /// (default: .ferry/daemon beside ferry.toml).
+    #[arg(long, env = "FERRY_STATE_DIR", value_name = "DIR")]
+    pub state: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct SecretSetArgs {
+    /// The secret's name, as listed in ferry.toml's `secrets` (e.g. DB_PASSWORD).
+    pub name: String,
+    /// Read the value from this environment variable instead of stdin.
+    #[arg(long, value_name = "VAR")]
+    pub from_env: Option<String>,
+    #[command(flatten)]
+    pub store: SecretStoreArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct SecretRmArgs {
+    /// The secret's name.
+    pub name: String,
+    #[command(flatten)]
+    pub store: SecretStoreArgs,
 }
 
 #[derive(Debug, Args)]

@@ -12,6 +12,7 @@ mod logs;
 mod proxy;
 mod render;
 mod run;
+mod secrets;
 
 use crate::cli::{Cli, Command};
 use crate::printer::Printer;
@@ -31,6 +32,7 @@ pub fn dispatch(cli: Cli, printer: &Printer) -> anyhow::Result<u8> {
         Command::Down => run::down(global, printer),
         Command::Logs(args) => logs::run(args, global, printer),
         Command::Lock(command) => lock::run(command, global, printer),
+        Command::Secrets(command) => secrets::run(command, global, printer),
         Command::Proxy(args) => proxy::run(args, printer),
         Command::Serve(args) => daemon::serve(args, global, printer),
         Command::Deploy(args) => daemon::deploy(args, global, printer),

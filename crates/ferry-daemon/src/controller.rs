@@ -155,14 +155,20 @@ impl Rollout {
                 }
             })
         };
-        self.drive(&mut state, &mut rx).await;
+        let notify = crate::notify::Queue::start();
+        self.drive(&mut state, &mut rx, &notify).await;
         heartbeat.abort();
         for (_, task) in lock(&self.analyses).drain() {
             task.abort();
         }
     }
 
-    async fn drive(&self, state: &mut State, rx: &mut mpsc::UnboundedReceiver<Event>) {
+    async fn drive(
+        &self,
+        state: &mut State,
+        rx: &mut mpsc::UnboundedReceiver<Event>,
+        notify: &crate::notify::Queue,
+    ) {
         let mut pending = vec![Event::Start];
         loop {
             let event = match pending.pop() {
@@ -173,6 +179,8 @@ impl Rollout {
                 },
             };
             tracing::debug!(rollout = %self.id, event = event.kind(), "rollout event");
+            let starting = matches!(event, Event::Start)
+                && matches!(state.phase(), ferry_rollout::Phase::Pending);
             let (next, commands) = ferry_rollout::step(state.clone(), event, now());
             *state = next;
             let notes: Vec<NewEvent> = commands
@@ -196,10 +204,32 @@ impl Rollout {
                 tracing::error!(rollout = %self.id, error = %e, "cannot persist rollout state");
             }
             self.publish_status(state, false);
+            if starting {
+                let event = if self.rollback {
+                    ferry_spec::NotifyEvent::RollbackStarted
+                } else {
+                    ferry_spec::NotifyEvent::DeployStarted
+                };
+                self.notify(notify, event, state, None);
+            }
             let mut finished = false;
             for command in commands {
                 if let Some(outcome) = self.execute(command, state).await {
                     self.finish(&outcome, &state_json, state).await;
+                    let (event, reason) = match &outcome {
+                        Outcome::Promoted if self.rollback => {
+                            (ferry_spec::NotifyEvent::RollbackSucceeded, None)
+                        }
+                        Outcome::Promoted => (ferry_spec::NotifyEvent::DeploySucceeded, None),
+                        Outcome::RolledBack { reason } => {
+                            (ferry_spec::NotifyEvent::DeployFailed, Some(reason.clone()))
+                        }
+                        Outcome::Aborted { reason } => (
+                            ferry_spec::NotifyEvent::RolloutAborted,
+                            Some(reason.clone()),
+                        ),
+                    };
+                    self.notify(notify, event, state, reason);
                     finished = true;
                 }
             }
@@ -216,6 +246,39 @@ impl Rollout {
                 break;
             }
         }
+    }
+
+    /// Queues `event` for the spec's webhooks subscribed to it.
+    fn notify(
+        &self,
+        queue: &crate::notify::Queue,
+        event: ferry_spec::NotifyEvent,
+        state: &State,
+        reason: Option<String>,
+    ) {
+        let webhooks = &self.spec.notify.webhooks;
+        if crate::notify::subscribers(webhooks, event).is_empty() {
+            return;
+        }
+        let payload = crate::notify::Payload {
+            event: event.as_str(),
+            app: self.app().to_owned(),
+            env: self.env.clone(),
+            revision: self.revision,
+            from: self.from,
+            strategy: state.plan().strategy_name().to_owned(),
+            reason,
+            at: crate::notify::rfc3339(now().unix_millis()),
+            summary: state.summary(),
+        };
+        crate::notify::send(
+            queue,
+            &self.shared.store,
+            self.id,
+            webhooks,
+            event,
+            &payload,
+        );
     }
 
     async fn finish(&self, outcome: &Outcome, state_json: &serde_json::Value, state: &State) {

@@ -9,6 +9,7 @@ mod api;
 mod client;
 mod controller;
 mod error;
+mod notify;
 mod plan;
 pub mod protocol;
 mod recovery;

@@ -202,4 +202,108 @@ mod tests {
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
         assert_eq!(rfc3339(1_700_000_000_123), "2023-11-14T22:13:20Z");
     }
+
+    /// A receiver answering 500 to everything, counting the requests it got.
+    async fn failing_receiver() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let seen = count.clone();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let mut buf = [0u8; 4096];
+                let _ = stream.read(&mut buf).await;
+                let _ = stream
+                    .write_all(
+                        b"HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                    )
+                    .await;
+            }
+        });
+        (format!("http://{addr}/hook"), count)
+    }
+
+    #[tokio::test]
+    async fn failed_delivery_is_retried_then_noted_in_the_timeline() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = dir.path().join("state.db");
+        let store = Store::open(db.to_str().expect("utf-8 path"))
+            .await
+            .expect("store");
+        let revision = store
+            .next_revision(&ferry_store::NewRevision {
+                app: "hooked".to_owned(),
+                env: "default".to_owned(),
+                image: "img".to_owned(),
+                image_id: None,
+                image_digest: None,
+                git_sha: None,
+                spec: serde_json::json!({}),
+                spec_hash: "h".to_owned(),
+                created_by: "test".to_owned(),
+            })
+            .await
+            .expect("revision");
+        let rollout = store
+            .create_rollout(&ferry_store::NewRollout {
+                app: "hooked".to_owned(),
+                env: "default".to_owned(),
+                from_revision: None,
+                to_revision: revision.number,
+                strategy: "rolling".to_owned(),
+                state: serde_json::json!({}),
+                phase: "pending".to_owned(),
+                created_by: "test".to_owned(),
+            })
+            .await
+            .expect("rollout");
+        let (url, count) = failing_receiver().await;
+        let hooks = [Webhook {
+            url: url.clone(),
+            events: vec![],
+        }];
+        let payload = Payload {
+            event: NotifyEvent::DeployStarted.as_str(),
+            app: "hooked".to_owned(),
+            env: "default".to_owned(),
+            revision: revision.number,
+            from: None,
+            strategy: "rolling".to_owned(),
+            reason: None,
+            at: rfc3339(0),
+            summary: "starting".to_owned(),
+        };
+        let queue = Queue::start();
+        send(
+            &queue,
+            &store,
+            rollout.id,
+            &hooks,
+            NotifyEvent::DeployStarted,
+            &payload,
+        );
+
+        // Bounded wait for the note (the retries back off 0.5 s then 1 s).
+        let mut note = None;
+        for _ in 0..100 {
+            let events = store.events(rollout.id).await.expect("events");
+            note = events
+                .iter()
+                .map(|e| e.message.to_string())
+                .find(|m| m.contains("webhook"));
+            if note.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let note = note.expect("a timeline note about the failed webhook");
+        assert!(note.contains(&url), "{note}");
+        assert!(note.contains("deploy-started"), "{note}");
+        assert!(note.contains("500"), "{note}");
+        assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 3);
+    }
 }

@@ -1,0 +1,256 @@
+#!/usr/bin/env bash
+# Deploy benchmark (issue 4): wall time of `ferry deploy --image` (prebuilt image) until the
+# new revision has 100% of the traffic, for a first deploy, rolling, blue-green and canary
+# without pauses, and of a cold `ferry rollback`; against the container's own
+# start-to-healthy time (the floor) and against `docker-compose up -d` (recreate) of the
+# same image. A loopback load loop runs during the compose update and during a ferry
+# rolling deploy and counts failed requests. Loopback only; every container, network,
+# compose project and daemon it starts is removed by the exit trap.
+# Usage: bench/deploy/run.sh     (needs: docker, docker-compose v1, python3, cargo)
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+ferry="${FERRY_BIN:-$root/target/debug/ferry}"
+image=ferry-bench:hello
+tmp="$(mktemp -d /tmp/ferry-bench-deploy.XXXXXX)"
+daemon_pid=""
+floor_ctr="ferry-bench-floor-$$"
+compose_project="ferrybench$$"
+loadgen_pid=""
+
+cleanup() {
+    set +e
+    [ -n "$loadgen_pid" ] && kill "$loadgen_pid" 2>/dev/null
+    if [ -n "$daemon_pid" ]; then
+        kill -TERM "$daemon_pid" 2>/dev/null
+        for _ in $(seq 1 50); do kill -0 "$daemon_pid" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$daemon_pid" 2>/dev/null
+    fi
+    docker rm -f "$floor_ctr" >/dev/null 2>&1
+    # The daemon leaves the app's containers running on exit (by design): remove them.
+    ids=$(docker ps -aq --filter label=ferry.app=benchhello)
+    [ -n "$ids" ] && docker rm -f $ids >/dev/null 2>&1
+    docker network rm ferry-benchhello-default >/dev/null 2>&1
+    if [ -f "$tmp/compose/docker-compose.yml" ]; then
+        (cd "$tmp/compose" && timeout 60 docker-compose -p "$compose_project" down -t 2 >/dev/null 2>&1)
+    fi
+    rm -rf "$tmp"
+}
+trap cleanup EXIT INT TERM
+
+now() { date +%s.%N; }
+elapsed() { python3 -c "import sys; print('%.2f' % (float(sys.argv[2]) - float(sys.argv[1])))" "$1" "$2"; }
+declare -a rows=()
+row() { rows+=("$1|$2|$3"); printf '  %-42s %8s s  %s\n' "$1" "$2" "$3" >&2; }
+
+[ -x "$ferry" ] || (cd "$root" && cargo build -q -p ferry)
+command -v docker-compose >/dev/null || { echo "docker-compose missing (apt-get install docker-compose)" >&2; exit 2; }
+
+echo "== building $image once" >&2
+"$root/examples/hello/build-static.sh" >&2
+timeout 300 docker build -q -t "$image" "$root/examples/hello" >/dev/null
+
+# ---- load loop: sequential HTTP GETs on loopback, new connection each, bounded ----------
+cat >"$tmp/load.py" <<'PY'
+import http.client, os, sys, time
+port, stop, out, limit = int(sys.argv[1]), sys.argv[2], sys.argv[3], float(sys.argv[4])
+ok = fail = 0
+errors = {}
+end = time.monotonic() + limit
+while time.monotonic() < end and not os.path.exists(stop):
+    try:
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+        c.request("GET", "/")
+        r = c.getresponse(); r.read(); c.close()
+        if r.status == 200: ok += 1
+        else:
+            fail += 1; errors[str(r.status)] = errors.get(str(r.status), 0) + 1
+    except Exception as e:
+        fail += 1; k = type(e).__name__; errors[k] = errors.get(k, 0) + 1
+        time.sleep(0.01)
+with open(out, "w") as f:
+    f.write("%d %d %s\n" % (ok, fail, ",".join("%s=%d" % kv for kv in sorted(errors.items())) or "-"))
+PY
+load_start() { rm -f "$tmp/stop" "$tmp/load.out"; python3 "$tmp/load.py" "$1" "$tmp/stop" "$tmp/load.out" 180 & loadgen_pid=$!; sleep 1; }
+load_stop() { sleep 1; touch "$tmp/stop"; wait "$loadgen_pid" || true; loadgen_pid=""; }
+
+wait_healthy() { # container, deadline seconds
+    local end=$((SECONDS + $2)) s
+    while [ $SECONDS -lt $end ]; do
+        s=$(docker inspect -f '{{.State.Health.Status}}' "$1" 2>/dev/null || echo gone)
+        [ "$s" = healthy ] && return 0
+        sleep 0.05
+    done
+    return 1
+}
+
+# ---- 1. floor: the container's own start-to-healthy time ---------------------------------
+echo "== floor: docker run until HEALTHCHECK says healthy (3 runs)" >&2
+for i in 1 2 3; do
+    t0=$(now)
+    docker run -d --name "$floor_ctr" "$image" >/dev/null
+    wait_healthy "$floor_ctr" 60 || { echo "floor container never healthy" >&2; exit 1; }
+    row "floor: docker run -> healthy (run $i)" "$(elapsed "$t0" "$(now)")" "HEALTHCHECK interval 2s"
+    docker rm -f "$floor_ctr" >/dev/null
+done
+
+# ---- 2. ferry ------------------------------------------------------------------------------
+mkdir -p "$tmp/app" "$tmp/state"
+spec() { # version, strategy block
+    cat >"$tmp/app/ferry.toml" <<TOML
+app = "benchhello"
+# --image overrides it; the spec must name an image or a build to be valid.
+image = "$image"
+
+[web]
+port = 8080
+replicas = 2
+readiness_path = "/health/ready"
+drain_timeout = "10s"
+stop_timeout = "10s"
+
+[web.health]
+path = "/health"
+interval = "2s"
+timeout = "1s"
+unhealthy_threshold = 3
+start_period = "5s"
+
+[web.resources]
+cpus = 0.5
+memory = "64Mi"
+pids = 64
+
+[env]
+VERSION = "$1"
+
+$2
+TOML
+}
+rolling='[strategy]
+kind = "rolling"'
+bluegreen='[strategy]
+kind = "blue-green"
+
+[strategy.blue_green]
+scale_down_delay = "0s"'
+canary='[strategy]
+kind = "canary"
+
+[strategy.canary]
+steps = [{ weight = 50 }]'
+
+echo "== ferry serve" >&2
+spec v0 "$rolling"
+(cd "$tmp/app" && exec "$ferry" serve --listen 127.0.0.1:0 --api 127.0.0.1:0 --state "$tmp/state") >"$tmp/daemon.log" 2>&1 &
+daemon_pid=$!
+for _ in $(seq 1 100); do grep -q 'proxy on' "$tmp/daemon.log" 2>/dev/null && break; sleep 0.1; done
+proxy_port=$(sed -n 's|.*proxy on http://127.0.0.1:\([0-9]*\)/.*|\1|p' "$tmp/daemon.log" | head -1)
+[ -n "$proxy_port" ] || { echo "ferry serve did not start:" >&2; cat "$tmp/daemon.log" >&2; exit 1; }
+export FERRY_STATE_DIR="$tmp/state"
+
+deploy() { # label, version, strategy
+    spec "$2" "$3"
+    local t0 rc=0
+    t0=$(now)
+    (cd "$tmp/app" && timeout 300 "$ferry" deploy --image "$image") >"$tmp/deploy.log" 2>&1 || rc=$?
+    local d; d=$(elapsed "$t0" "$(now)")
+    if [ "$rc" -ne 0 ]; then
+        row "$1" "FAILED" "exit $rc: $(tail -1 "$tmp/deploy.log")"
+        cat "$tmp/deploy.log" >&2
+    else
+        row "$1" "$d" ""
+    fi
+}
+
+echo "== ferry deploys (2 replicas)" >&2
+deploy "ferry: first deploy" v1 "$rolling"
+load_start "$proxy_port"
+deploy "ferry: rolling (under load)" v2 "$rolling"
+load_stop; read -r ok fail errs <"$tmp/load.out"
+row "ferry: requests during rolling" "-" "ok=$ok failed=$fail ($errs)"
+deploy "ferry: blue-green" v3 "$bluegreen"
+stable_rev() { (cd "$tmp/app" && "$ferry" --output json status) | python3 -c 'import json,sys; print(json.load(sys.stdin)["stable"])'; }
+# `ferry rollback` returns once the daemon accepted it: poll the status until the rollout
+# back to the target revision is finished and that revision is stable again.
+rollback() { # label, target revision, note
+    local t0 rc=0 end=$((SECONDS + 180)) done=""
+    t0=$(now)
+    (cd "$tmp/app" && timeout 60 "$ferry" rollback) >"$tmp/rollback.log" 2>&1 || rc=$?
+    if [ "$rc" -ne 0 ]; then
+        row "$1" "FAILED" "exit $rc: $(tail -1 "$tmp/rollback.log")"; cat "$tmp/rollback.log" >&2; return
+    fi
+    while [ $SECONDS -lt $end ]; do
+        if (cd "$tmp/app" && "$ferry" --output json status 2>/dev/null) | python3 -c '
+import json, sys
+s = json.load(sys.stdin); r = s.get("rollout") or {}
+sys.exit(0 if r.get("finished") and s.get("stable") == int(sys.argv[1]) else 1)' "$2"; then
+            done=1; break
+        fi
+        sleep 0.05
+    done
+    if [ -n "$done" ]; then row "$1" "$(elapsed "$t0" "$(now)")" "$3"; else row "$1" "FAILED" "not back on revision $2 within 180 s"; fi
+}
+
+before=$(stable_rev)
+deploy "ferry: canary [{weight=50}]" v4 "$canary"
+rollback "ferry: rollback, cold (to rev $before)" "$before" "its containers were gone"
+
+# Warm: a blue-green whose old set stays up for scale_down_delay (`ferry deploy` waits
+# for that delay, so it is detached here), rolled back once traffic switched to it.
+before=$(stable_rev)
+spec v5 "${bluegreen/\"0s\"/\"2m\"}"
+(cd "$tmp/app" && timeout 60 "$ferry" deploy --detach --image "$image") >"$tmp/deploy.log" 2>&1
+switched=""
+for _ in $(seq 1 1200); do
+    if (cd "$tmp/app" && "$ferry" --output json status 2>/dev/null) | python3 -c '
+import json, sys
+r = json.load(sys.stdin).get("rollout") or {}
+sys.exit(0 if (r.get("weights") or {}).get("canary") == 100 and not r.get("finished") else 1)'; then
+        switched=1; break
+    fi
+    sleep 0.1
+done
+if [ -n "$switched" ]; then
+    rollback "ferry: rollback, warm (to rev $before)" "$before" "old set still running (scale_down_delay 2m)"
+else
+    row "ferry: rollback, warm" "NOT MEASURED" "blue-green never reached 100% while its old set was warm"
+fi
+curl -fsS -m 2 "http://127.0.0.1:$proxy_port/" >/dev/null && echo "  proxy still serves after rollback" >&2 || echo "  WARNING: proxy does not serve after rollback" >&2
+
+# ---- 3. docker-compose baseline ------------------------------------------------------------
+echo "== docker-compose baseline (1 replica, recreate)" >&2
+compose_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+mkdir -p "$tmp/compose"
+cat >"$tmp/compose/docker-compose.yml" <<YML
+version: "3.7"
+services:
+  web:
+    image: $image
+    ports: ["127.0.0.1:$compose_port:8080"]
+    environment:
+      VERSION: "\${VERSION}"
+YML
+cd "$tmp/compose"
+t0=$(now)
+VERSION=v1 timeout 120 docker-compose -p "$compose_project" up -d >/dev/null 2>&1
+ctr=$(docker-compose -p "$compose_project" ps -q web)
+wait_healthy "$ctr" 60 || { echo "compose container never healthy" >&2; exit 1; }
+row "compose: first up -d -> healthy" "$(elapsed "$t0" "$(now)")" ""
+load_start "$compose_port"
+t0=$(now)
+VERSION=v2 timeout 120 docker-compose -p "$compose_project" up -d >/dev/null 2>&1
+t1=$(now)
+ctr=$(docker-compose -p "$compose_project" ps -q web)
+wait_healthy "$ctr" 60 || { echo "recreated compose container never healthy" >&2; exit 1; }
+t2=$(now)
+load_stop; read -r ok fail errs <"$tmp/load.out"
+row "compose: update up -d (returns)" "$(elapsed "$t0" "$t1")" "container recreated"
+row "compose: update up -d -> healthy" "$(elapsed "$t0" "$t2")" ""
+row "compose: requests during update" "-" "ok=$ok failed=$fail ($errs)"
+cd "$root"
+
+echo
+echo "| measurement | seconds | note |"
+echo "| --- | ---: | --- |"
+for r in "${rows[@]}"; do IFS='|' read -r a b c <<<"$r"; echo "| $a | $b | $c |"; done

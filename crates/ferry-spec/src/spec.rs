@@ -494,7 +494,8 @@ pub struct Analysis {
     /// What happens when the analysis is inconclusive. Default `"pause"`.
     #[serde(default)]
     pub on_inconclusive: OnInconclusive,
-    /// Upper bound on the whole analysis; running past it counts as failed.
+    /// Upper bound on the whole analysis; when it ends without a decision (e.g. too little
+    /// traffic), `on_inconclusive` applies. Default: 10 minutes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timebox: Option<Duration>,
     /// Where metrics come from. Default `"proxy"` (ferry's own proxy).

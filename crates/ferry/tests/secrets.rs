@@ -4,114 +4,18 @@
 
 #![allow(clippy::unwrap_used, reason = "test setup failures should panic")]
 
-use std::io::{BufRead, BufReader, Read, Write};
+mod support;
+
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use support::{Daemon, build_demo_image, docker, ferry, text};
 
 const APP: &str = "secretstest";
 const IMAGE: &str = "ferry-secrets-test:hello";
 const VALUE: &str = "s3cr3t-Value-9f2c71";
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// Runs ferry with `stdin` piped in.
-fn ferry(args: &[&str], state: &Path, stdin: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .args(args)
-        .env_remove("FERRY_OUTPUT")
-        .env_remove("FERRY_ENV")
-        .env_remove("FERRY_CONFIG")
-        .env_remove("FERRY_API")
-        .env_remove("FERRY_TOKEN")
-        .env("FERRY_STATE_DIR", state)
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("ferry runs");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
-}
-
-fn docker(args: &[&str]) -> Output {
-    Command::new("docker")
-        .args(args)
-        .output()
-        .expect("the docker CLI is installed")
-}
-
-fn containers() -> Vec<String> {
-    let label = format!("label=ferry.app={APP}");
-    text(&docker(&["ps", "-aq", "--filter", &label]).stdout)
-        .lines()
-        .map(str::to_owned)
-        .collect()
-}
-
-/// Kills the daemon and removes the test's containers and network, whatever happened.
-struct Cleanup {
-    daemon: Option<Child>,
-}
-
-impl Cleanup {
-    fn run(&mut self) {
-        if let Some(mut child) = self.daemon.take() {
-            let _ = Command::new("kill")
-                .args(["-TERM", &child.id().to_string()])
-                .status();
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = child.try_wait() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        let ids = containers();
-        if !ids.is_empty() {
-            let mut args = vec!["rm", "-f"];
-            args.extend(ids.iter().map(String::as_str));
-            docker(&args);
-        }
-        docker(&["network", "rm", &format!("ferry-{APP}-default")]);
-    }
-}
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        self.run();
-    }
-}
-
-fn build_demo_image() {
-    let hello = repo_root().join("examples/hello");
-    let hook = Command::new(hello.join("build-static.sh"))
-        .output()
-        .expect("build-static.sh runs");
-    assert!(hook.status.success(), "{}", text(&hook.stderr));
-    let out = docker(&["build", "-q", "-t", IMAGE, hello.to_str().unwrap()]);
-    assert!(
-        out.status.success(),
-        "docker build of the demo failed (is the Docker engine running?): {}",
-        text(&out.stderr)
-    );
-}
 
 fn write_spec(dir: &Path) -> PathBuf {
     std::fs::create_dir_all(dir).unwrap();
@@ -141,27 +45,6 @@ kind = "rolling"
     )
     .unwrap();
     path
-}
-
-fn start_daemon(cleanup: &mut Cleanup, state: &Path) -> SocketAddr {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--api", "127.0.0.1:0"])
-        .env("FERRY_STATE_DIR", state)
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("ferry serve starts");
-    let stdout = child.stdout.take().unwrap();
-    cleanup.daemon = Some(child);
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).unwrap();
-    line.split("proxy on http://")
-        .nth(1)
-        .and_then(|r| r.split('/').next())
-        .and_then(|a| a.parse().ok())
-        .unwrap_or_else(|| panic!("no proxy address in {line:?}"))
 }
 
 /// `GET /` asking for JSON: the body.
@@ -266,12 +149,11 @@ fn secrets_set_from_stdin_are_listed_by_name_and_encrypted_at_rest() {
 fn docker_daemon_delivers_secrets_as_files_and_refuses_unset_ones() {
     let tmp = tempfile::tempdir().unwrap();
     let state = tmp.path().join("state");
-    let mut cleanup = Cleanup { daemon: None };
-    cleanup.run();
-    build_demo_image();
+    let mut daemon = Daemon::new(APP);
+    build_demo_image(IMAGE);
     let spec = write_spec(&tmp.path().join("app"));
     let config = spec.to_str().unwrap();
-    let proxy = start_daemon(&mut cleanup, &state);
+    let proxy = daemon.start(&state);
 
     // Not set yet: refused, naming the secret and the command.
     let out = ferry(&["--config", config, "deploy"], &state, "");
@@ -279,7 +161,7 @@ fn docker_daemon_delivers_secrets_as_files_and_refuses_unset_ones() {
     assert_eq!(out.status.code(), Some(1), "{}{stderr}", text(&out.stdout));
     assert!(stderr.contains("API_TOKEN"), "{stderr}");
     assert!(stderr.contains("ferry secrets set API_TOKEN"), "{stderr}");
-    assert!(containers().is_empty());
+    assert!(daemon.containers().is_empty());
 
     let out = ferry(
         &["--config", config, "secrets", "set", "API_TOKEN"],
@@ -301,7 +183,7 @@ fn docker_daemon_delivers_secrets_as_files_and_refuses_unset_ones() {
     let json: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(json["secrets"], serde_json::json!(["API_TOKEN"]), "{body}");
 
-    let ids = containers();
+    let ids = daemon.containers();
     assert_eq!(ids.len(), 1, "{ids:?}");
     let inspect = docker(&["inspect", &ids[0]]);
     assert!(inspect.status.success());

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
-use crate::config::{HealthConfig, OutlierConfig};
+use crate::config::{BackendProtocol, HealthConfig, OutlierConfig};
 use crate::conn_pool::{ConnPool, Sender};
 
 /// Milliseconds since the first call (a monotonic clock cheap enough to store in atomics).
@@ -32,6 +32,8 @@ pub(crate) struct Backend {
     /// Signalled whenever `in_flight` drops to zero.
     idle: Notify,
     pub added_ms: u64,
+    /// When its slow-start ramp began (ms), `u64::MAX` when it takes a full share.
+    ramp_from_ms: AtomicU64,
     /// The active health check settings of the service that owns it.
     pub health: Mutex<Option<HealthConfig>>,
     pub health_task_running: AtomicBool,
@@ -40,9 +42,10 @@ pub(crate) struct Backend {
 impl Backend {
     pub fn new(
         addr: SocketAddr,
-        connect_timeout: Duration,
-        idle_timeout: Duration,
+        protocol: BackendProtocol,
+        settings: crate::route_table::BackendSettings,
         healthy: bool,
+        ramp: bool,
     ) -> Self {
         let authority = addr
             .to_string()
@@ -51,7 +54,13 @@ impl Backend {
         Self {
             addr,
             authority,
-            pool: ConnPool::new(addr, connect_timeout, idle_timeout),
+            pool: ConnPool::new(
+                addr,
+                protocol,
+                settings.connect_timeout,
+                settings.idle_timeout,
+                settings.threads,
+            ),
             in_flight: AtomicU64::new(0),
             draining: AtomicBool::new(false),
             healthy: AtomicBool::new(healthy),
@@ -60,6 +69,7 @@ impl Backend {
             ejected_until_ms: AtomicU64::new(0),
             idle: Notify::new(),
             added_ms: now_ms(),
+            ramp_from_ms: AtomicU64::new(if ramp { now_ms() } else { u64::MAX }),
             health: Mutex::new(None),
             health_task_running: AtomicBool::new(false),
         }
@@ -85,7 +95,20 @@ impl Backend {
     }
 
     pub fn set_healthy(&self, healthy: bool) {
-        self.healthy.store(healthy, Ordering::Relaxed);
+        let was = self.healthy.swap(healthy, Ordering::Relaxed);
+        if healthy && !was && self.ramp_from_ms.load(Ordering::Relaxed) != u64::MAX {
+            // A backend that slow-starts begins its ramp when it first passes checks.
+            self.ramp_from_ms.store(now_ms(), Ordering::Relaxed);
+        }
+    }
+
+    /// Its share of traffic under slow start over `window`: 1.0 outside a ramp.
+    pub fn slow_start_factor(&self, window: Option<Duration>, now_ms: u64) -> f64 {
+        let from = self.ramp_from_ms.load(Ordering::Relaxed);
+        match window {
+            Some(w) if from != u64::MAX => slow_start_factor(now_ms.saturating_sub(from), w),
+            _ => 1.0,
+        }
     }
 
     pub fn is_draining(&self) -> bool {
@@ -161,6 +184,20 @@ impl Backend {
     }
 }
 
+/// The smallest share a slow-starting backend gets (Envoy's `min_weight_percent` default).
+pub(crate) const SLOW_START_MIN: f64 = 0.1;
+
+/// The share of its full weight a backend gets `elapsed_ms` into a slow-start
+/// `window`: linear from [`SLOW_START_MIN`] to 1.0 (Envoy's ramp with aggression 1).
+pub(crate) fn slow_start_factor(elapsed_ms: u64, window: Duration) -> f64 {
+    let w = window.as_millis();
+    if w == 0 || u128::from(elapsed_ms) >= w {
+        return 1.0;
+    }
+    let f = elapsed_ms as f64 / w as f64;
+    f.max(SLOW_START_MIN)
+}
+
 /// Whether one more backend of a pool may be ejected: never beyond
 /// `max_percent` of the pool (though always one of a pool of two or more),
 /// and never the last available backend.
@@ -229,6 +266,24 @@ mod tests {
         assert!(!ejection_allowed(2, 1, 1, 50));
         assert!(ejection_allowed(10, 4, 5, 50));
         assert!(!ejection_allowed(10, 5, 5, 50));
+    }
+
+    #[test]
+    fn slow_start_ramps_linearly_from_a_floor_to_full() {
+        let w = Duration::from_secs(30);
+        assert!((slow_start_factor(0, w) - SLOW_START_MIN).abs() < 1e-9);
+        assert!((slow_start_factor(1_500, w) - SLOW_START_MIN).abs() < 1e-9);
+        assert!((slow_start_factor(15_000, w) - 0.5).abs() < 1e-9);
+        assert!((slow_start_factor(27_000, w) - 0.9).abs() < 1e-9);
+        assert!((slow_start_factor(30_000, w) - 1.0).abs() < 1e-9);
+        assert!((slow_start_factor(u64::MAX, w) - 1.0).abs() < 1e-9);
+        assert!((slow_start_factor(0, Duration::ZERO) - 1.0).abs() < 1e-9);
+        let mut last = 0.0;
+        for ms in (0..=31_000).step_by(500) {
+            let f = slow_start_factor(ms, w);
+            assert!(f >= last, "monotonic at {ms}");
+            last = f;
+        }
     }
 
     #[test]

@@ -193,6 +193,32 @@ pub struct ServiceConfig {
     /// Maintenance mode: every request gets 503 with this text, no backend is asked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub maintenance: Option<String>,
+    /// Slow start: a backend added to a running table takes a share of its pool's
+    /// traffic that grows from small to full over this window (Envoy's slow start).
+    /// Off when absent; backends of the first table start at full share.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slow_start: Option<HumanDuration>,
+    /// The protocol spoken to the service's backends.
+    #[serde(default, skip_serializing_if = "BackendProtocol::is_default")]
+    pub backend_protocol: BackendProtocol,
+}
+
+/// The protocol spoken to backends.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BackendProtocol {
+    /// HTTP/1.1 over pooled keep-alive connections.
+    #[default]
+    Http1,
+    /// HTTP/2 over cleartext TCP with prior knowledge (gRPC-style backends): one
+    /// multiplexed connection per serving thread and backend.
+    H2c,
+}
+
+impl BackendProtocol {
+    fn is_default(&self) -> bool {
+        *self == BackendProtocol::Http1
+    }
 }
 
 /// One revision's pool of backends.
@@ -474,6 +500,8 @@ impl ServiceConfig {
             outlier: OutlierConfig::default(),
             retry: RetryConfig::default(),
             maintenance: None,
+            slow_start: None,
+            backend_protocol: BackendProtocol::default(),
         }
     }
 }

@@ -14,6 +14,7 @@ use hyper_util::rt::TokioIo;
 
 use crate::backend::{Backend, now_ms};
 use crate::body::{ProxyBody, ReqBody};
+use crate::config::BackendProtocol;
 use crate::conn_pool::SendError;
 use crate::proxy::Shared;
 use crate::route_table::{Client, Service};
@@ -247,6 +248,9 @@ async fn proxy(shared: &Shared, conn: ConnInfo, mut req: Request<Incoming>) -> R
     let (parts, body) = req.into_parts();
     let method = parts.method;
     let mut headers = parts.headers;
+    let client_te_trailers = headers
+        .get(header::TE)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"trailers"));
     strip_hop_by_hop(&mut headers, upgrade);
     if !headers.contains_key(header::HOST)
         && let Some(a) = parts.uri.authority()
@@ -280,7 +284,14 @@ async fn proxy(shared: &Shared, conn: ConnInfo, mut req: Request<Incoming>) -> R
             headers.insert(header::HOST, v);
         }
     }
+    let h2 = service.config.backend_protocol == BackendProtocol::H2c;
+    if h2 && client_te_trailers {
+        // gRPC needs `te: trailers`, the one TE value HTTP/2 allows.
+        headers.insert(header::TE, HeaderValue::from_static("trailers"));
+    }
     let origin_form: Uri = match parts.uri.path_and_query() {
+        // HTTP/2 carries the host as `:authority`, so the target is absolute.
+        Some(pq) if h2 => h2_target(&headers, &backend, pq),
         Some(pq) => Uri::from(pq.clone()),
         None => Uri::from_static("/"),
     };
@@ -432,6 +443,20 @@ async fn proxy(shared: &Shared, conn: ConnInfo, mut req: Request<Incoming>) -> R
             }
         }
     }
+}
+
+/// `http://HOST/path` for an HTTP/2 backend, with the request's host (or the backend's address).
+fn h2_target(headers: &HeaderMap, backend: &Backend, pq: &http::uri::PathAndQuery) -> Uri {
+    let authority = headers
+        .get(header::HOST)
+        .and_then(|h| http::uri::Authority::try_from(h.as_bytes()).ok())
+        .unwrap_or_else(|| backend.authority.clone());
+    Uri::builder()
+        .scheme(http::uri::Scheme::HTTP)
+        .authority(authority)
+        .path_and_query(pq.clone())
+        .build()
+        .unwrap_or_else(|_| Uri::from(pq.clone()))
 }
 
 /// Another backend for a retry: the same revision first, then any other.

@@ -23,9 +23,9 @@ mod tls;
 mod weight;
 
 pub use config::{
-    AdminConfig, Balance, CertificateConfig, HealthConfig, Limits, ListenerConfig, OutlierConfig,
-    PoolConfig, ProxyConfig, RateLimitConfig, RetryConfig, RouteConfig, RoutingConfig,
-    ServiceConfig, Sticky, Timeouts,
+    AdminConfig, BackendProtocol, Balance, CertificateConfig, HealthConfig, Limits, ListenerConfig,
+    OutlierConfig, PoolConfig, ProxyConfig, RateLimitConfig, RetryConfig, RouteConfig,
+    RoutingConfig, ServiceConfig, Sticky, Timeouts,
 };
 pub use duration::HumanDuration;
 pub use error::Error;

@@ -55,7 +55,9 @@ impl Shared {
     /// Validates, compiles and swaps in a new routing table; the live one stays on error.
     pub fn apply(&self, routing: RoutingConfig) -> Result<(), Error> {
         let mut registry = self.registry.lock().unwrap_or_else(|e| e.into_inner());
-        let table = match RouteTable::compile(routing, &mut registry, self.settings) {
+        // Slow start applies to backends added to a running proxy, not to the first table.
+        let ramp = !self.table.load().services.is_empty();
+        let table = match RouteTable::compile(routing, &mut registry, self.settings, ramp) {
             Ok(t) => t,
             Err(e) => {
                 let live = self.table.load_full();
@@ -143,6 +145,7 @@ pub async fn start(config: ProxyConfig) -> Result<RunningProxy, Error> {
     let settings = BackendSettings {
         connect_timeout: config.timeouts.connect.0,
         idle_timeout: config.timeouts.idle.0,
+        threads: config.threads,
     };
     config.routing().validate()?;
     let tls = if config.listeners.iter().any(|l| l.tls) {
@@ -196,6 +199,7 @@ pub async fn start(config: ProxyConfig) -> Result<RunningProxy, Error> {
             },
             &mut Registry::default(),
             settings,
+            false,
         )?),
         registry: Mutex::new(Registry::default()),
         settings,
@@ -260,6 +264,7 @@ pub async fn start(config: ProxyConfig) -> Result<RunningProxy, Error> {
         std::thread::Builder::new()
             .name(format!("ferry-proxy-{i}"))
             .spawn(move || {
+                crate::conn_pool::set_thread_slot(i + 1);
                 let rt = match tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()
@@ -431,15 +436,39 @@ async fn connection(
         let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
         serve_io(shared, proto, cfg, tls, ConnInfo { peer, tls: true }, h2).await;
     } else {
+        // Nothing is allocated for a connection until its client sends something;
+        // a client that opens with the HTTP/2 preface speaks h2c (prior knowledge).
+        let Ok(Ok(h2)) = tokio::time::timeout(proto.header_timeout, h2c_preface(&stream)).await
+        else {
+            return;
+        };
         serve_io(
             shared,
             proto,
             cfg,
             stream,
             ConnInfo { peer, tls: false },
-            false,
+            h2,
         )
         .await;
+    }
+}
+
+/// Waits for the client's first bytes and tells whether they are the HTTP/2
+/// connection preface (RFC 9113 §3.4), without consuming them.
+async fn h2c_preface(stream: &TcpStream) -> std::io::Result<bool> {
+    const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    let mut buf = [0u8; PREFACE.len()];
+    loop {
+        let n = stream.peek(&mut buf).await?;
+        if n == 0 || buf[..n] != PREFACE[..n] {
+            return Ok(false);
+        }
+        if n == PREFACE.len() {
+            return Ok(true);
+        }
+        // A prefix of the preface so far: wait for more.
+        tokio::time::sleep(Duration::from_millis(1)).await;
     }
 }
 

@@ -5,7 +5,7 @@
 //! health, ejection, in-flight counts and numbers survive swaps.
 
 use std::collections::HashMap;
-use std::hash::{DefaultHasher, Hash, Hasher};
+use std::hash::{BuildHasher, DefaultHasher, Hash, Hasher};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -34,6 +34,8 @@ pub(crate) struct Registry {
 pub(crate) struct BackendSettings {
     pub connect_timeout: Duration,
     pub idle_timeout: Duration,
+    /// Serving threads (each gets its own idle connections per backend).
+    pub threads: usize,
 }
 
 #[derive(Debug)]
@@ -65,6 +67,7 @@ pub(crate) struct Service {
     pub name: String,
     pub pools: Vec<Pool>,
     pub config: ServiceConfig,
+    slow_start: Option<Duration>,
     swrr: Mutex<SmoothWeighted>,
     preview: Option<HeaderName>,
     sticky_header: Option<HeaderName>,
@@ -98,11 +101,14 @@ pub(crate) struct PoolChoice {
 }
 
 impl RouteTable {
-    /// Validates and compiles `config`, reusing and creating backends and stats in `registry`.
+    /// Validates and compiles `config`, reusing and creating backends and stats in
+    /// `registry`. New backends of services with slow start ramp up when `ramp`
+    /// (a table applied to a running proxy, not the first one).
     pub fn compile(
         config: RoutingConfig,
         registry: &mut Registry,
         settings: BackendSettings,
+        ramp: bool,
     ) -> Result<Self, Error> {
         config.validate()?;
         let names: Vec<&String> = config.services.keys().collect();
@@ -115,14 +121,21 @@ impl RouteTable {
                     .backends
                     .iter()
                     .map(|addr| {
-                        let b = registry.backends.entry(*addr).or_insert_with(|| {
+                        let protocol = sc.backend_protocol;
+                        let fresh = || {
                             Arc::new(Backend::new(
                                 *addr,
-                                settings.connect_timeout,
-                                settings.idle_timeout,
+                                protocol,
+                                settings,
                                 start_healthy,
+                                ramp && sc.slow_start.is_some(),
                             ))
-                        });
+                        };
+                        let b = registry.backends.entry(*addr).or_insert_with(fresh);
+                        if b.pool.protocol() != protocol {
+                            // Same address, other protocol: a new backend (new connections).
+                            *b = fresh();
+                        }
                         Arc::clone(b)
                     })
                     .collect();
@@ -152,6 +165,7 @@ impl RouteTable {
                 name: name.clone(),
                 pools,
                 config: sc.clone(),
+                slow_start: sc.slow_start.map(|d| d.0).filter(|d| !d.is_zero()),
                 swrr: Mutex::new(SmoothWeighted::new(&weights)),
                 preview: sc.preview.as_deref().and_then(header),
                 sticky_header: match &sc.sticky {
@@ -234,6 +248,44 @@ fn prefix_matches(prefix: &str, path: &str) -> bool {
             path.as_bytes().get(prefix.len()),
             None | Some(b'/') | Some(b'?')
         )
+}
+
+/// Round robin under slow start: each backend in turn is taken with
+/// probability equal to its slow-start share (1.0 outside a ramp), so a
+/// ramping backend gets that fraction of the requests that would land on it;
+/// the first usable one is taken when every draw says no.
+fn slow_start_pick<'a>(
+    in_turn: impl Iterator<Item = &'a Arc<Backend>>,
+    usable: impl Fn(&Arc<Backend>) -> bool,
+    factor: impl Fn(&Backend) -> f64,
+    mut coin: impl FnMut() -> f64,
+) -> Option<Arc<Backend>> {
+    let mut first = None;
+    for b in in_turn.filter(|b| usable(b)) {
+        let f = factor(b);
+        if f >= 1.0 || coin() < f {
+            return Some(Arc::clone(b));
+        }
+        first.get_or_insert(b);
+    }
+    first.cloned()
+}
+
+/// A uniform draw in `[0, 1)` from a per-thread xorshift generator (not for secrets).
+fn unit_random() -> f64 {
+    thread_local! {
+        static STATE: std::cell::Cell<u64> = std::cell::Cell::new(
+            std::collections::hash_map::RandomState::new().build_hasher().finish() | 1,
+        );
+    }
+    STATE.with(|s| {
+        let mut x = s.get();
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        s.set(x);
+        (x >> 11) as f64 / (1u64 << 53) as f64
+    })
 }
 
 /// A stable hash (fixed keys, so the same key maps the same way across restarts).
@@ -371,16 +423,28 @@ impl Service {
                 .cloned();
         }
         let start = p.rr.fetch_add(1, Ordering::Relaxed);
-        match self.config.balance {
-            Balance::LeastConn => (0..n)
-                .map(|k| &p.backends[(start + k) % n])
+        let in_turn = (0..n).map(|k| &p.backends[(start + k) % n]);
+        match (&self.config.balance, self.slow_start) {
+            (Balance::LeastConn, None) => in_turn
                 .filter(|b| usable(b))
                 .min_by_key(|b| b.in_flight())
                 .cloned(),
-            _ => (0..n)
-                .map(|k| &p.backends[(start + k) % n])
-                .find(|b| usable(b))
-                .cloned(),
+            // Weighted least request: in flight over the slow-start share.
+            (Balance::LeastConn, Some(w)) => in_turn
+                .filter(|b| usable(b))
+                .map(|b| {
+                    let load = (b.in_flight() + 1) as f64 / b.slow_start_factor(Some(w), now_ms);
+                    (b, load)
+                })
+                .min_by(|a, b| a.1.total_cmp(&b.1))
+                .map(|(b, _)| Arc::clone(b)),
+            (_, None) => in_turn.into_iter().find(|b| usable(b)).cloned(),
+            (_, Some(w)) => slow_start_pick(
+                in_turn,
+                usable,
+                |b| b.slow_start_factor(Some(w), now_ms),
+                unit_random,
+            ),
         }
     }
 
@@ -412,6 +476,47 @@ impl Service {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    fn backends(n: u16) -> Vec<Arc<Backend>> {
+        let settings = BackendSettings {
+            connect_timeout: Duration::from_secs(1),
+            idle_timeout: Duration::from_secs(1),
+            threads: 0,
+        };
+        (1..=n)
+            .map(|p| {
+                let addr = SocketAddr::from(([127, 0, 0, 1], p));
+                Arc::new(Backend::new(
+                    addr,
+                    crate::config::BackendProtocol::Http1,
+                    settings,
+                    true,
+                    false,
+                ))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn slow_start_pick_takes_a_ramping_backend_by_its_share() {
+        let b = backends(2);
+        // Backend 1 (port 1) ramps at 25 %; the draws are injected and cycle evenly.
+        let factor = |x: &Backend| if x.addr.port() == 1 { 0.25 } else { 1.0 };
+        let mut draws = (0..100u32).map(|i| f64::from(i) / 100.0).cycle();
+        let mut on_ramping = 0;
+        for turn in 0..200usize {
+            let in_turn = (0..2).map(|k| &b[(turn + k) % 2]);
+            let got = slow_start_pick(in_turn, |_| true, factor, || draws.next().unwrap_or(0.0))
+                .expect("a backend");
+            on_ramping += u32::from(got.addr.port() == 1);
+        }
+        // Its turn comes 100 times; a quarter of the draws accept it.
+        assert_eq!(on_ramping, 25);
+        // The only usable backend is taken whatever the draw.
+        let only = slow_start_pick(b.iter().take(1), |_| true, factor, || 0.99).expect("one");
+        assert_eq!(only.addr.port(), 1);
+        assert!(slow_start_pick(b.iter(), |_| false, factor, || 0.0).is_none());
+    }
 
     #[test]
     fn prefixes_match_on_segments() {

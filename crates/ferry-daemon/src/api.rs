@@ -269,6 +269,13 @@ async fn start_rollout_locked(
         }
     };
     let strategy = plan.strategy_name().to_owned();
+    // A rollback must be able to start the stable revision again: its image and spec.
+    let stable_image = match (&live, from) {
+        (Some(live), Some(_)) => serde_json::from_value::<Spec>(live.spec.clone())
+            .ok()
+            .map(|spec| (live.image.clone(), spec)),
+        _ => None,
+    };
     let state = ferry_rollout::State::new(plan)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.to_string()))?;
     let rollout = store
@@ -292,13 +299,14 @@ async fn start_rollout_locked(
         env: req.env.clone(),
         spec,
         image: req.image.clone(),
+        stable: stable_image,
         pools,
         tx,
         rollback: rollback_to.is_some(),
         analyses: Default::default(),
         explanations: Default::default(),
     };
-    tokio::spawn(driver.run(state, rx));
+    tokio::spawn(driver.run(state, rx, Event::Start));
     Ok(DeployAccepted {
         rollout: rollout.id.get(),
         revision: revision.number,

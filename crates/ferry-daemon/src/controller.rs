@@ -64,6 +64,9 @@ pub(crate) struct Rollout {
     pub env: String,
     pub spec: Spec,
     pub image: String,
+    /// The plan's stable revision's image and spec: a rollback that must start stable
+    /// replicas again (they were scaled down, or lost in a crash) starts these.
+    pub stable: Option<(String, Spec)>,
     pub pools: Arc<Mutex<Pools>>,
     pub tx: mpsc::UnboundedSender<Event>,
     /// A rollback to an earlier, good revision: a failure does not mark it failed.
@@ -113,7 +116,7 @@ impl Rollout {
 
     /// Publishes the status; `done` once the rollout's end is recorded and its lock
     /// released, so a client seeing `finished` can deploy again at once.
-    fn publish_status(&self, state: &State, done: bool) {
+    pub(crate) fn publish_status(&self, state: &State, done: bool) {
         let status = RolloutStatus {
             id: self.id.get(),
             from: self.from,
@@ -137,8 +140,10 @@ impl Rollout {
         }
     }
 
-    /// Drives the rollout from `state` until it finishes (or its channel closes).
-    pub async fn run(self, mut state: State, mut rx: mpsc::UnboundedReceiver<Event>) {
+    /// Drives the rollout from `state`, beginning with `first` (`Start` for a new
+    /// rollout, `Resumed` for one a restarted daemon reloaded), until it finishes (or its
+    /// channel closes, or its state can no longer be persisted).
+    pub async fn run(self, mut state: State, mut rx: mpsc::UnboundedReceiver<Event>, first: Event) {
         let heartbeat = {
             let (store, app, env, holder) = (
                 self.shared.store.clone(),
@@ -156,7 +161,7 @@ impl Rollout {
             })
         };
         let notify = crate::notify::Queue::start();
-        self.drive(&mut state, &mut rx, &notify).await;
+        self.drive(&mut state, &mut rx, &notify, first).await;
         heartbeat.abort();
         for (_, task) in lock(&self.analyses).drain() {
             task.abort();
@@ -168,8 +173,9 @@ impl Rollout {
         state: &mut State,
         rx: &mut mpsc::UnboundedReceiver<Event>,
         notify: &crate::notify::Queue,
+        first: Event,
     ) {
-        let mut pending = vec![Event::Start];
+        let mut pending = vec![first];
         loop {
             let event = match pending.pop() {
                 Some(e) => e,
@@ -179,10 +185,9 @@ impl Rollout {
                 },
             };
             tracing::debug!(rollout = %self.id, event = event.kind(), "rollout event");
-            let starting = matches!(event, Event::Start)
+            let starting = matches!(event, Event::Start | Event::Resumed { .. })
                 && matches!(state.phase(), ferry_rollout::Phase::Pending);
             let (next, commands) = ferry_rollout::step(state.clone(), event, now());
-            *state = next;
             let notes: Vec<NewEvent> = commands
                 .iter()
                 .filter_map(|c| match c {
@@ -193,16 +198,14 @@ impl Rollout {
                     _ => None,
                 })
                 .collect();
-            let state_json = serde_json::to_value(&*state).unwrap_or(serde_json::Value::Null);
-            // Persist before acting: after a crash the store is at most one step ahead.
-            if let Err(e) = self
-                .shared
-                .store
-                .advance_rollout(self.id, &state_json, &phase_name(state), &notes)
-                .await
-            {
-                tracing::error!(rollout = %self.id, error = %e, "cannot persist rollout state");
+            let state_json = serde_json::to_value(&next).unwrap_or(serde_json::Value::Null);
+            // Persist before acting: after a crash the store is at most one step ahead of
+            // the world. A state that cannot be stored is never acted on: the driver
+            // stops, and the next daemon start resumes from the last stored state.
+            if !self.persist(&state_json, &phase_name(&next), &notes).await {
+                return;
             }
+            *state = next;
             self.publish_status(state, false);
             if starting {
                 let event = if self.rollback {
@@ -246,6 +249,41 @@ impl Rollout {
                 break;
             }
         }
+    }
+
+    /// Stores the rollout's new state with its timeline notes, retrying a store that
+    /// fails for a while (about 30 s); false when it could not, or the rollout was
+    /// finished meanwhile (by `ferry lock release` and another daemon, say).
+    async fn persist(&self, state: &serde_json::Value, phase: &str, notes: &[NewEvent]) -> bool {
+        let mut wait = Duration::from_millis(100);
+        for attempt in 1..=8 {
+            match self
+                .shared
+                .store
+                .advance_rollout(self.id, state, phase, notes)
+                .await
+            {
+                Ok(_) => return true,
+                Err(
+                    e @ (ferry_store::Error::RolloutFinished { .. }
+                    | ferry_store::Error::RolloutNotFound { .. }),
+                ) => {
+                    tracing::error!(rollout = %self.id, error = %e, "the rollout is no longer running; not acting on it");
+                    return false;
+                }
+                Err(e) => {
+                    tracing::error!(rollout = %self.id, attempt, error = %e, "cannot persist rollout state; retrying before acting");
+                }
+            }
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(Duration::from_secs(8));
+        }
+        tracing::error!(rollout = %self.id, "giving up: the rollout's state cannot be stored, so it is not acted on; restart the daemon to resume it");
+        lock(&self.shared.apps)
+            .entry(self.key())
+            .or_default()
+            .events = None;
+        false
     }
 
     /// Queues `event` for the spec's webhooks subscribed to it.
@@ -447,15 +485,22 @@ impl Rollout {
             if pool.iter().any(|r| r.id == id) {
                 continue;
             }
+            let (image, spec) = match &self.stable {
+                Some((image, spec)) if rev.as_str() != self.revision.to_string() => {
+                    (image.clone(), spec.clone())
+                }
+                _ => (self.image.clone(), self.spec.clone()),
+            };
             let task = tokio::spawn(start_one(
                 self.shared.clone(),
                 self.pools.clone(),
                 self.tx.clone(),
-                self.spec.clone(),
+                spec,
                 self.env.clone(),
-                self.image.clone(),
+                image,
                 rev.clone(),
                 id.clone(),
+                self.id,
             ));
             pool.push(Replica {
                 id,
@@ -518,7 +563,9 @@ impl Rollout {
         }
     }
 
-    fn set_weights(&self, state: &State, weights: Weights) {
+    /// Sets the proxy's split between the plan's stable and new revisions (all to the one
+    /// that has backends when the other has none).
+    pub(crate) fn set_weights(&self, state: &State, weights: Weights) {
         let plan = state.plan();
         let stable = plan.stable.as_ref().map(|s| s.rev.to_string());
         let new = plan.new.to_string();
@@ -662,10 +709,14 @@ async fn start_one(
     image: String,
     rev: Revision,
     id: ReplicaId,
+    rollout: RolloutId,
 ) {
     let name = id.as_str().to_owned();
     let mut container =
         replica::container_spec(&shared.daemon_id, &name, &image, &env, rev.as_str(), &spec);
+    container
+        .labels
+        .insert(replica::LABEL_ROLLOUT.to_owned(), rollout.get().to_string());
     if let Err(e) = crate::secret::inject(&shared, &env, &spec, &mut container).await {
         let _ = tx.send(Event::ReplicaFailed { rev, id, reason: e });
         return;

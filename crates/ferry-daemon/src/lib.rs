@@ -29,7 +29,7 @@ use ferry_proxy::ProxyConfig;
 pub use client::Client;
 pub use error::DaemonError;
 pub use plan::plan;
-pub use replica::{LABEL_DAEMON, LABEL_DEPLOY};
+pub use replica::{LABEL_DAEMON, LABEL_DEPLOY, LABEL_ROLLOUT};
 
 /// The file in the state directory holding the API's bound address (for clients).
 pub const API_ADDR_FILE: &str = "api-addr";

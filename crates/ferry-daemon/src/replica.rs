@@ -13,6 +13,9 @@ pub const LABEL_DEPLOY: &str = "ferry.deploy";
 /// The label naming the daemon (a fingerprint of its state directory) that owns a
 /// container: a restarted daemon adopts or removes only its own containers.
 pub const LABEL_DAEMON: &str = "ferry.daemon";
+/// The label naming the rollout (its id in the store) that started a container: a
+/// restarted daemon tells the replicas of an interrupted rollout from older ones.
+pub const LABEL_ROLLOUT: &str = "ferry.rollout";
 
 /// One replica the daemon knows about.
 #[derive(Debug)]

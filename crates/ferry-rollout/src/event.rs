@@ -108,6 +108,17 @@ pub enum Event {
     },
     /// The daemon restarted and reloaded this state: same as [`crate::recover`].
     ControllerRestarted,
+    /// The daemon restarted, reloaded this state and found these replicas still running
+    /// and healthy (it adopted them; it removed every other container of the rollout).
+    /// The state forgets what it believed of its replicas, takes these, and then either
+    /// resumes (re-asserting routing first, as `recover` does) or, when resuming is not
+    /// safe, rolls back; see [`crate::resumption`]. A pending rollout simply starts.
+    Resumed {
+        /// Replicas of the plan's new revision still running and healthy.
+        new_healthy: Vec<ReplicaId>,
+        /// Replicas of the plan's stable revision still running and healthy.
+        stable_healthy: u32,
+    },
 }
 
 impl Event {
@@ -130,6 +141,7 @@ impl Event {
             Event::Abort => "abort",
             Event::Rollback { .. } => "rollback",
             Event::ControllerRestarted => "controller-restarted",
+            Event::Resumed { .. } => "resumed",
         }
     }
 }

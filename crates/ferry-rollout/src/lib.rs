@@ -40,7 +40,8 @@ pub use plan::{
     AnalysisRef, Budget, CanaryStep, InconclusivePolicy, Plan, SmokeCheck, StableRevision, Strategy,
 };
 pub use state::{
-    PauseReason, Phase, ReplicaCounts, State, StepRecord, StepResult, recover, remaining, step,
+    PauseReason, Phase, ReplicaCounts, Resumption, State, StepRecord, StepResult, recover,
+    remaining, resumption, step,
 };
 pub use time::{Timestamp, human_duration};
 pub use weight::{Weight, Weights};

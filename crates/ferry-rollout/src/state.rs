@@ -501,6 +501,10 @@ impl State {
                 self.refresh_deadline_after_restart(now);
                 self.recovery_commands(now, out);
             }
+            Event::Resumed {
+                new_healthy,
+                stable_healthy,
+            } => self.on_resumed(new_healthy, stable_healthy, now, out),
         }
     }
 
@@ -1377,6 +1381,58 @@ impl State {
         }
     }
 
+    /// After a restart, with the replicas the daemon found: forget what the state believed
+    /// of its replicas, take what survived, then resume or roll back.
+    fn on_resumed(
+        &mut self,
+        new_healthy: Vec<ReplicaId>,
+        stable_healthy: u32,
+        now: Timestamp,
+        out: &mut Vec<Command>,
+    ) {
+        if self.status == Status::Pending {
+            Self::record(
+                "the daemon restarted before the rollout started; starting it".to_owned(),
+                out,
+            );
+            self.on_start(now, out);
+            return;
+        }
+        if matches!(self.status, Status::Running | Status::RollingBack { .. }) {
+            let alive: BTreeSet<ReplicaId> = new_healthy
+                .into_iter()
+                .filter(|id| !self.failed.contains(id))
+                .collect();
+            if self.status == Status::Running {
+                self.new_pool.starting.clear();
+                self.new_pool.healthy = alive;
+                self.new_pool.untracked = 0;
+            }
+            self.stable_pool.starting.clear();
+            self.stable_pool.healthy.clear();
+            self.stable_pool.untracked = stable_healthy;
+        }
+        match resumption(self) {
+            Resumption::Resume => {
+                let c = self.replicas();
+                if self.status == Status::Running {
+                    Self::record(
+                        format!(
+                            "the daemon restarted: resuming with {} healthy replica(s) of {} and                              {} of the stable revision",
+                            c.new_healthy, self.plan.new, c.stable_healthy
+                        ),
+                        out,
+                    );
+                }
+                self.refresh_deadline_after_restart(now);
+                self.recovery_commands(now, out);
+            }
+            Resumption::RollBack { reason } => {
+                self.begin_rollback(reason, false, now, out);
+            }
+        }
+    }
+
     /// What `recover` emits: the state re-asserted, routing first.
     fn recovery_commands(&self, now: Timestamp, out: &mut Vec<Command>) {
         let new = self.plan.new.clone();
@@ -1511,6 +1567,44 @@ impl State {
             }
         }
     }
+}
+
+/// What a restarted daemon does with an interrupted rollout it reloaded (see
+/// [`Event::Resumed`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "resumption", rename_all = "kebab-case")]
+pub enum Resumption {
+    /// Go on from the persisted state: routing, replicas, analyses and timers are
+    /// re-asserted (a rollback or a finished rollout is completed the same way).
+    Resume,
+    /// Resuming is not safe: traffic back to stable, the new revision removed.
+    RollBack {
+        /// Why, in plain words (recorded as the rollout's reason).
+        reason: String,
+    },
+}
+
+/// Whether `state`, with the replicas it now knows of (after [`Event::Resumed`] took the
+/// survivors), can resume. Every phase resumes — a pause keeps its persisted deadline, a
+/// wait for health starts the missing replicas, an analysis or smoke check runs again —
+/// except one: the new revision carried traffic, was not yet marked stable, and none of
+/// its replicas survived. Its share would silently fall to stable while the rollout
+/// believes it is measured (a pause or an analysis judging a canary that serves nothing),
+/// so the rollout rolls back and says why.
+pub fn resumption(state: &State) -> Resumption {
+    if state.status != Status::Running || state.marked_stable {
+        return Resumption::Resume;
+    }
+    let canary = state.weights.canary();
+    if canary > Weight::ZERO && state.new_pool.healthy_count() == 0 {
+        return Resumption::RollBack {
+            reason: format!(
+                "the daemon restarted and no replica of {} survived while it served {canary} of                  the traffic",
+                state.plan.new
+            ),
+        };
+    }
+    Resumption::Resume
 }
 
 /// How long the current timed wait has left, for the live view.

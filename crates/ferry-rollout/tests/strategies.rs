@@ -784,6 +784,181 @@ fn recovery_mid_rolling_rollback_waits_for_stable_again() {
     assert!(matches!(sim.state.phase(), Phase::RolledBack { .. }));
 }
 
+// ----- resuming after kill -9 (Event::Resumed) ------------------------------------------
+
+#[test]
+fn resume_in_a_timed_pause_keeps_the_canary_and_its_deadline() {
+    let mut sim = Sim::new(plan(standard_canary(), 2, 2));
+    sim.verdicts.insert("default".to_owned(), Verdict::Pass);
+    sim.start();
+    assert!(matches!(
+        sim.state.phase(),
+        Phase::Paused {
+            reason: PauseReason::Step,
+            ..
+        }
+    ));
+    let Phase::Paused { until, .. } = sim.state.phase() else {
+        unreachable!()
+    };
+    sim.now += MIN; // down for a minute, inside the 5-minute pause
+    assert_eq!(resumption(&sim.state), Resumption::Resume);
+    let cmds = sim.kill_and_resume(|_| true);
+    let first = cmds
+        .iter()
+        .find(|c| !matches!(c, Command::RecordEvent { .. }))
+        .unwrap();
+    assert_eq!(
+        first,
+        &Command::SetWeights {
+            weights: Weights::with_canary(w(20))
+        },
+        "routing first"
+    );
+    assert!(
+        cmds.contains(&Command::ScheduleWake { at: until.unwrap() }),
+        "the pause ends when it was persisted to end: {cmds:?}"
+    );
+    assert!(starts(&cmds).contains(&("v2".to_owned(), 1)), "{cmds:?}");
+    assert_eq!(
+        sim.live_count("v2"),
+        1,
+        "the surviving canary is kept, none added"
+    );
+    assert!(texts(&cmds).iter().any(|t| t.contains("resuming")));
+    assert!(matches!(sim.state.phase(), Phase::Paused { .. }));
+    // The rest of the rollout goes on as if nothing happened.
+    sim.advance(5 * MIN);
+    sim.run(Event::Promote { full: false });
+    assert_eq!(sim.outcome, Some(Outcome::Promoted));
+    assert_eq!(sim.live_count("v1"), 0);
+    assert_eq!(sim.live_count("v2"), 2);
+}
+
+#[test]
+fn resume_until_promoted_waits_for_promote() {
+    let mut sim = Sim::new(plan(
+        canary(vec![
+            CanaryStep::Weight(w(50)),
+            CanaryStep::PauseUntilPromoted,
+        ]),
+        2,
+        2,
+    ));
+    sim.start();
+    sim.kill_and_resume(|_| true);
+    assert!(matches!(
+        sim.state.phase(),
+        Phase::Paused {
+            reason: PauseReason::UntilPromoted,
+            ..
+        }
+    ));
+    assert_eq!(sim.state.weights().canary(), w(50));
+    sim.advance(10 * MIN);
+    assert_eq!(sim.outcome, None, "still waiting for promote");
+    sim.run(Event::Promote { full: false });
+    assert_eq!(sim.outcome, Some(Outcome::Promoted));
+}
+
+#[test]
+fn resume_rolls_back_a_canary_with_traffic_whose_replicas_all_died() {
+    let mut sim = Sim::new(plan(standard_canary(), 2, 2));
+    sim.start();
+    let cmds = sim.kill_and_resume(|id| !id.as_str().starts_with("v2"));
+    assert_traffic_back_first(&cmds);
+    let reason = reason_of(&sim);
+    assert!(
+        reason.contains("no replica of v2 survived") && reason.contains("20%"),
+        "{reason}"
+    );
+    assert_eq!(sim.live_count("v1"), 2);
+}
+
+#[test]
+fn resume_rolls_back_and_restarts_stable_when_nothing_survived() {
+    let mut sim = Sim::new(plan(standard_canary(), 2, 2));
+    sim.start();
+    let cmds = sim.kill_and_resume(|_| false);
+    assert_traffic_back_first(&cmds);
+    assert!(starts(&cmds).contains(&("v1".to_owned(), 2)), "{cmds:?}");
+    assert!(matches!(sim.outcome, Some(Outcome::RolledBack { .. })));
+    assert_eq!(sim.live_count("v1"), 2);
+    assert_eq!(sim.live_count("v2"), 0);
+}
+
+#[test]
+fn resume_mid_start_keeps_the_healthy_and_restarts_the_half_created() {
+    // Rolling 2 -> 2 with surge 2: both new replicas start at once; one was healthy,
+    // the other half-created when the daemon died.
+    let mut sim = Sim::new(plan(rolling(2, 0), 2, 2));
+    sim.behaviour.insert(rev("v2"), Behaviour::Silent);
+    sim.start();
+    assert!(matches!(sim.state.phase(), Phase::Progressing { .. }));
+    let ids = sim.live.get(&rev("v2")).cloned().unwrap();
+    assert_eq!(ids.len(), 2);
+    sim.run(Event::ReplicaHealthy {
+        rev: rev("v2"),
+        id: ids[0].clone(),
+    });
+    assert_eq!(sim.state.replicas().new_healthy, 1);
+    sim.behaviour.insert(rev("v2"), Behaviour::Healthy);
+    let healthy = ids[0].clone();
+    let cmds = sim.kill_and_resume(|id| !id.as_str().starts_with("v2") || *id == healthy);
+    assert!(starts(&cmds).contains(&("v2".to_owned(), 2)), "{cmds:?}");
+    assert_eq!(
+        sim.outcome,
+        Some(Outcome::Promoted),
+        "{:?}",
+        texts(&sim.log)
+    );
+    assert_eq!(sim.live_count("v2"), 2);
+    assert_eq!(sim.live_count("v1"), 0);
+}
+
+#[test]
+fn resume_of_a_pending_rollout_starts_it() {
+    let mut sim = Sim::new(plan(rolling(1, 0), 2, 2));
+    let cmds = sim.kill_and_resume(|_| true);
+    assert!(texts(&cmds)[0].contains("before the rollout started"));
+    assert_eq!(sim.outcome, Some(Outcome::Promoted));
+}
+
+#[test]
+fn resume_after_mark_stable_goes_forward_even_without_survivors() {
+    // Blue-green, promoted, holding the old set warm: the new set is the live one now.
+    let mut sim = Sim::new(plan(blue_green(true), 2, 2));
+    sim.start();
+    assert!(matches!(sim.state.phase(), Phase::Promoting { .. }));
+    let cmds = sim.kill_and_resume(|id| !id.as_str().starts_with("v2"));
+    assert!(
+        !texts(&cmds).iter().any(|t| t.contains("rolling back")),
+        "{cmds:?}"
+    );
+    assert!(starts(&cmds).contains(&("v2".to_owned(), 2)), "{cmds:?}");
+    sim.advance(10 * MIN);
+    assert_eq!(sim.outcome, Some(Outcome::Promoted));
+}
+
+#[test]
+fn resume_mid_rollback_finishes_it_and_a_finished_rollout_is_finished_again() {
+    let mut sim = Sim::new(plan(rolling(0, 2), 3, 3));
+    sim.behaviour.insert(rev("v1"), Behaviour::Silent);
+    sim.behaviour.insert(rev("v2"), Behaviour::Crashes);
+    sim.start();
+    assert!(matches!(sim.state.phase(), Phase::RollingBack { .. }));
+    assert_eq!(resumption(&sim.state), Resumption::Resume);
+    sim.behaviour.insert(rev("v1"), Behaviour::Healthy);
+    let cmds = sim.kill_and_resume(|_| false);
+    assert!(starts(&cmds).contains(&("v1".to_owned(), 3)), "{cmds:?}");
+    assert!(matches!(sim.outcome, Some(Outcome::RolledBack { .. })));
+    let mut done = Sim::new(plan(rolling(1, 0), 2, 2));
+    done.start();
+    done.outcome = None;
+    done.kill_and_resume(|_| true);
+    assert_eq!(done.outcome, Some(Outcome::Promoted), "Finish is repeated");
+}
+
 // ----- plans --------------------------------------------------------------------------
 
 #[test]

@@ -143,6 +143,29 @@ impl Sim {
         all
     }
 
+    /// The daemon is killed (`kill -9`): events in flight are lost, the containers for
+    /// which `survives` is false are gone (half-created ones the new daemon removed); the
+    /// new daemon reloads the persisted JSON and sends `Resumed` with the survivors.
+    pub fn kill_and_resume(&mut self, survives: impl Fn(&ReplicaId) -> bool) -> Vec<Command> {
+        self.queue.clear();
+        for list in self.live.values_mut() {
+            list.retain(|id| survives(id));
+        }
+        let json = serde_json::to_string(&self.state).unwrap();
+        self.state = serde_json::from_str(&json).unwrap();
+        let plan = self.state.plan().clone();
+        let new_healthy = self.live.get(&plan.new).cloned().unwrap_or_default();
+        let stable_healthy = plan
+            .stable
+            .as_ref()
+            .and_then(|s| self.live.get(&s.rev))
+            .map_or(0, |l| u32::try_from(l.len()).unwrap());
+        self.run(Event::Resumed {
+            new_healthy,
+            stable_healthy,
+        })
+    }
+
     pub fn start(&mut self) -> Vec<Command> {
         self.run(Event::Start)
     }

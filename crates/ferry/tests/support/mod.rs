@@ -84,8 +84,15 @@ impl Daemon {
     /// Starts `ferry serve` on free loopback ports with its state in `state`; returns the
     /// proxy's address.
     pub fn start(&mut self, state: &Path) -> SocketAddr {
+        self.start_on(state, "127.0.0.1:0")
+    }
+
+    /// Starts `ferry serve` with its proxy on `listen` (a restarted daemon keeps its
+    /// address) and the API on a free port; returns once it printed its ready line (after
+    /// its recovery), with the proxy's address.
+    pub fn start_on(&mut self, state: &Path, listen: &str) -> SocketAddr {
         let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--api", "127.0.0.1:0"])
+            .args(["serve", "--listen", listen, "--api", "127.0.0.1:0"])
             .env("FERRY_STATE_DIR", state)
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
@@ -102,6 +109,16 @@ impl Daemon {
             .and_then(|r| r.split('/').next())
             .and_then(|a| a.parse().ok())
             .unwrap_or_else(|| panic!("no proxy address in {line:?}"))
+    }
+
+    /// `kill -9` of the daemon: no shutdown, its containers keep running.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-KILL", &child.id().to_string()])
+                .status();
+            let _ = child.wait();
+        }
     }
 
     /// The ids of the app's containers, running or not.

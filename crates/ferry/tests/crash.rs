@@ -1,0 +1,471 @@
+//! Crash safety against the real Docker engine: `kill -9` of `ferry serve` in the middle
+//! of a rollout, then a restart with the same state directory and proxy address. The
+//! interrupted rollout resumes from its persisted state (a canary in its pause keeps its
+//! replicas and weights and completes on `ferry promote`; a rolling deploy caught while a
+//! replica was starting removes the half-started one, starts it again and finishes), no
+//! orphan container is left, and the deploy lock is re-owned, then released.
+//!
+//! A load loop of fresh connections runs through the proxy across the whole restart. The
+//! data plane dies with the daemon, so requests fail while no process listens (counted
+//! and printed); from the moment the new daemon is ready, none may fail.
+
+#![allow(clippy::unwrap_used, reason = "test setup failures should panic")]
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use support::{Daemon, build_demo_image, docker, ferry, text};
+
+const IMAGE: &str = "ferry-crash-test:hello";
+
+/// A spec of the demo for `app` in `dir/<name>/ferry.toml`.
+fn write_spec(dir: &Path, app: &str, name: &str, env_extra: &str, strategy: &str) -> PathBuf {
+    let dir = dir.join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("ferry.toml");
+    std::fs::write(
+        &path,
+        format!(
+            r#"app = "{app}"
+image = "{IMAGE}"
+
+[web]
+port = 8080
+replicas = 2
+drain_timeout = "5s"
+stop_timeout = "5s"
+
+[web.health]
+path = "/health"
+interval = "1s"
+timeout = "1s"
+
+[strategy]
+{strategy}
+
+[env]
+VERSION = "{name}"
+{env_extra}
+"#
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// A free loopback port for the proxy, kept across the restart.
+fn free_addr() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().to_string()
+}
+
+/// One GET on a fresh connection: the status code and the body.
+fn get(addr: SocketAddr, path: &str) -> Result<(u16, String), String> {
+    let mut stream =
+        TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map_err(|e| e.to_string())?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .map_err(|e| e.to_string())?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .map_err(|e| e.to_string())?;
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).map_err(|e| e.to_string())?;
+    let status = raw
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("no status line in {raw:?}"))?;
+    let body = raw.split_once("\r\n\r\n").map(|(_, b)| b.to_owned());
+    Ok((status, body.unwrap_or_default()))
+}
+
+/// One request of the load loop: when it ended and what went wrong, if anything.
+struct Sample {
+    at: Instant,
+    error: Option<String>,
+}
+
+/// A load loop on fresh connections until `stop` (at most 80 s).
+fn load(proxy: SocketAddr, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<Vec<Sample>> {
+    std::thread::spawn(move || {
+        let deadline = Instant::now() + Duration::from_secs(80);
+        let mut samples = Vec::new();
+        while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+            let error = match get(proxy, "/") {
+                Ok((200, _)) => None,
+                Ok((code, body)) => Some(format!("{code}: {body}")),
+                Err(e) => Some(e),
+            };
+            samples.push(Sample {
+                at: Instant::now(),
+                error,
+            });
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        samples
+    })
+}
+
+fn status(spec: &Path, state: &Path) -> serde_json::Value {
+    let spec = spec.to_str().unwrap();
+    let out = ferry(&["--config", spec, "--output", "json", "status"], state, "");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Polls the status until `done` holds (at most 60 s).
+fn wait_status(
+    spec: &Path,
+    state: &Path,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let s = status(spec, state);
+        if done(&s) || Instant::now() > deadline {
+            return s;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// `docker ps` of the app: (name, revision label, state) of every container.
+fn app_containers(app: &str) -> Vec<(String, String, String)> {
+    let label = format!("label=ferry.app={app}");
+    let out = docker(&[
+        "ps",
+        "-a",
+        "--filter",
+        &label,
+        "--format",
+        "{{.Names}} {{.Label \"ferry.revision\"}} {{.State}}",
+    ]);
+    text(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let mut parts = l.split_whitespace().map(str::to_owned);
+            Some((parts.next()?, parts.next()?, parts.next()?))
+        })
+        .collect()
+}
+
+/// Waits (at most 30 s) until the app's containers are exactly `count` running ones of
+/// revision `rev`; returns what is there.
+fn wait_containers(app: &str, rev: &str, count: usize) -> Vec<(String, String, String)> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let c = app_containers(app);
+        let settled = c.len() == count && c.iter().all(|(_, r, s)| r == rev && s == "running");
+        if settled || Instant::now() > deadline {
+            return c;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn lock_of(spec: &Path, state: &Path) -> serde_json::Value {
+    let out = ferry(
+        &[
+            "--config",
+            spec.to_str().unwrap(),
+            "--output",
+            "json",
+            "lock",
+            "status",
+            "--state",
+            state.to_str().unwrap(),
+        ],
+        state,
+        "",
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["lock"].clone()
+}
+
+/// The timeline notes of the app's newest rollout, read from the daemon's store.
+fn timeline(state: &Path, app: &str) -> Vec<String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let db = state.join("state.db");
+        let store = ferry_store::Store::open(db.to_str().unwrap())
+            .await
+            .unwrap();
+        let rollouts = store.rollouts(app, "default").await.unwrap();
+        let events = store.events(rollouts[0].id).await.unwrap();
+        store.close().await;
+        events
+            .iter()
+            .filter_map(|e| e.message["text"].as_str().map(str::to_owned))
+            .collect()
+    })
+}
+
+/// Failures before `ready` (the gap without a listener) and after it.
+fn split_failures(samples: &[Sample], ready: Instant) -> (usize, Vec<String>) {
+    let gap = samples
+        .iter()
+        .filter(|s| s.at < ready && s.error.is_some())
+        .count();
+    let after = samples
+        .iter()
+        .filter(|s| s.at >= ready)
+        .filter_map(|s| s.error.clone())
+        .collect();
+    (gap, after)
+}
+
+#[test]
+fn docker_kill9_during_a_canary_pause_resumes_and_promote_completes_it() {
+    const APP: &str = "crashcanary";
+    let started = Instant::now();
+    let tmp = tempfile::tempdir().unwrap();
+    let state = tmp.path().join("state");
+    let mut daemon = Daemon::new(APP);
+    build_demo_image(IMAGE);
+    let listen = free_addr();
+    let proxy = daemon.start_on(&state, &listen);
+    let v1 = write_spec(tmp.path(), APP, "v1", "", "kind = \"rolling\"");
+    let v2 = write_spec(
+        tmp.path(),
+        APP,
+        "v2",
+        "",
+        "kind = \"canary\"\n[strategy.canary]\nsteps = [{ weight = 50 }, { pause = \"until-promoted\" }]",
+    );
+    let out = ferry(&["--config", v1.to_str().unwrap(), "deploy"], &state, "");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = ferry(
+        &["--config", v2.to_str().unwrap(), "deploy", "--detach"],
+        &state,
+        "",
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let paused = |s: &serde_json::Value| {
+        s["rollout"]["phase"]
+            .as_str()
+            .is_some_and(|p| p.contains("until promoted"))
+    };
+    let s = wait_status(&v2, &state, paused);
+    assert!(paused(&s), "{s}");
+    let mut before: Vec<String> = app_containers(APP).into_iter().map(|c| c.0).collect();
+    before.sort();
+    assert_eq!(before.len(), 3, "two of v1 and one canary: {before:?}");
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let loader = load(proxy, stop.clone());
+    std::thread::sleep(Duration::from_millis(500));
+    daemon.kill9();
+    let killed = Instant::now();
+    std::thread::sleep(Duration::from_millis(500));
+    let proxy_again = daemon.start_on(&state, &listen);
+    let ready = Instant::now();
+    assert_eq!(proxy_again, proxy);
+
+    // The rollout resumed where it was: paused, the canary at 50%, the same containers.
+    let s = status(&v2, &state);
+    assert!(paused(&s), "{s}");
+    assert_eq!(s["canary"], 2, "{s}");
+    assert_eq!(s["stable"], 1, "{s}");
+    assert_eq!(s["rollout"]["weights"]["canary"], 50, "{s}");
+    let mut after: Vec<String> = app_containers(APP).into_iter().map(|c| c.0).collect();
+    after.sort();
+    assert_eq!(
+        after, before,
+        "the running replicas were adopted, none replaced"
+    );
+    let lock = lock_of(&v2, &state);
+    assert!(
+        lock["holder"]
+            .as_str()
+            .is_some_and(|h| h.starts_with("ferry-daemon:")),
+        "the new daemon re-owned the lock: {lock}"
+    );
+    assert_eq!(lock["expired"], false, "{lock}");
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..40 {
+        let (code, body) = get(proxy, "/").unwrap();
+        assert_eq!(code, 200, "{body}");
+        seen.insert(if body.contains("v2") { "v2" } else { "v1" });
+    }
+    assert_eq!(seen.len(), 2, "both revisions serve at 50% again: {seen:?}");
+
+    let out = ferry(&["--config", v2.to_str().unwrap(), "promote"], &state, "");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let s = wait_status(&v2, &state, |s| s["rollout"]["finished"] == true);
+    assert_eq!(s["rollout"]["outcome"]["outcome"], "promoted", "{s}");
+    assert_eq!(s["stable"], 2, "{s}");
+    let left = wait_containers(APP, "2", 2);
+    stop.store(true, Ordering::Relaxed);
+    let samples = loader.join().unwrap();
+    assert_eq!(left.len(), 2, "only v2's two replicas are left: {left:?}");
+    assert!(
+        left.iter()
+            .all(|(_, rev, st)| rev == "2" && st == "running"),
+        "{left:?}"
+    );
+    assert_eq!(
+        lock_of(&v2, &state),
+        serde_json::Value::Null,
+        "lock released"
+    );
+    let notes = timeline(&state, APP);
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("the daemon restarted: resuming")),
+        "{notes:?}"
+    );
+    let (gap, failed) = split_failures(&samples, ready);
+    let served = samples.iter().filter(|s| s.at >= ready).count();
+    assert!(served > 50, "only {served} requests after the restart");
+    assert!(
+        failed.is_empty(),
+        "{} of {served} requests failed after the new daemon was ready: {failed:?}",
+        failed.len()
+    );
+    daemon.clean();
+    assert!(daemon.containers().is_empty(), "containers left behind");
+    eprintln!(
+        "kill -9 during a canary pause: {gap} requests failed in the {:.2}s without a \
+         listener, 0 of {served} after the new daemon was ready; resumed and promoted in \
+         {:.1}s overall",
+        ready.duration_since(killed).as_secs_f64(),
+        started.elapsed().as_secs_f64()
+    );
+}
+
+#[test]
+fn docker_kill9_while_a_rolling_deploy_starts_a_replica_ends_consistent() {
+    const APP: &str = "crashrolling";
+    let started = Instant::now();
+    let tmp = tempfile::tempdir().unwrap();
+    let state = tmp.path().join("state");
+    let mut daemon = Daemon::new(APP);
+    build_demo_image(IMAGE);
+    let listen = free_addr();
+    let proxy = daemon.start_on(&state, &listen);
+    let v1 = write_spec(tmp.path(), APP, "v1", "", "kind = \"rolling\"");
+    // v2's health answers 503 for 5 s after start: the daemon dies while it starts.
+    let v2 = write_spec(
+        tmp.path(),
+        APP,
+        "v2",
+        "READY_DELAY_MS = \"5000\"",
+        "kind = \"rolling\"",
+    );
+    let out = ferry(&["--config", v1.to_str().unwrap(), "deploy"], &state, "");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = ferry(
+        &["--config", v2.to_str().unwrap(), "deploy", "--detach"],
+        &state,
+        "",
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let half = loop {
+        let c: Vec<_> = app_containers(APP)
+            .into_iter()
+            .filter(|(_, rev, st)| rev == "2" && st == "running")
+            .collect();
+        if !c.is_empty() || Instant::now() > deadline {
+            break c;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(half.len(), 1, "one v2 replica starting: {half:?}");
+    let half_id = text(&docker(&["inspect", "-f", "{{.Id}}", &half[0].0]).stdout)
+        .trim()
+        .to_owned();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let loader = load(proxy, stop.clone());
+    daemon.kill9();
+    let killed = Instant::now();
+    std::thread::sleep(Duration::from_millis(500));
+    daemon.start_on(&state, &listen);
+    let ready = Instant::now();
+    let adopted = docker(&["inspect", &half_id]).status.success();
+    // The half-started replica was removed (not healthy when the daemon came back) and
+    // started again, or adopted had it become healthy meanwhile; either way the rollout
+    // goes on and finishes.
+    let s = wait_status(&v2, &state, |s| s["rollout"]["finished"] == true);
+    let outcome = s["rollout"]["outcome"]["outcome"].as_str().unwrap_or("");
+    assert!(
+        outcome == "promoted" || outcome == "rolled-back",
+        "the rollout finished one way or the other: {s}"
+    );
+    let live = if outcome == "promoted" { "2" } else { "1" };
+    assert_eq!(s["stable"].to_string(), live, "{s}");
+    let left = wait_containers(APP, live, 2);
+    stop.store(true, Ordering::Relaxed);
+    let samples = loader.join().unwrap();
+    assert!(
+        left.len() == 2
+            && left
+                .iter()
+                .all(|(_, rev, st)| rev == live && st == "running"),
+        "no orphan: only the live revision's two replicas run: {left:?}"
+    );
+    for _ in 0..10 {
+        let (code, body) = get(proxy, "/").unwrap();
+        assert_eq!(code, 200, "{body}");
+        assert!(body.contains(&format!("v{live}")), "{body}");
+    }
+    assert_eq!(
+        lock_of(&v2, &state),
+        serde_json::Value::Null,
+        "lock released"
+    );
+    let out = ferry(
+        &[
+            "--config",
+            v2.to_str().unwrap(),
+            "--output",
+            "json",
+            "history",
+        ],
+        &state,
+        "",
+    );
+    let history: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let expected = if live == "2" { "live" } else { "failed" };
+    assert_eq!(history[0]["status"], expected, "{history}");
+    let notes = timeline(&state, APP);
+    assert!(
+        notes.iter().any(|n| n.contains("the daemon restarted")),
+        "the timeline says why the rollout went on (or back): {notes:?}"
+    );
+    let (gap, failed) = split_failures(&samples, ready);
+    let served = samples.iter().filter(|s| s.at >= ready).count();
+    assert!(
+        failed.is_empty(),
+        "{} of {served} requests failed after the new daemon was ready: {failed:?}",
+        failed.len()
+    );
+    daemon.clean();
+    assert!(daemon.containers().is_empty(), "containers left behind");
+    eprintln!(
+        "kill -9 while a rolling deploy started a replica: the half-started replica was {}; \
+         {outcome}; {gap} requests failed in the {:.2}s without a listener, 0 of {served} \
+         after; {:.1}s overall",
+        if adopted {
+            "adopted (healthy by then)"
+        } else {
+            "removed and started again"
+        },
+        ready.duration_since(killed).as_secs_f64(),
+        started.elapsed().as_secs_f64()
+    );
+}

@@ -668,6 +668,8 @@ pub(crate) fn add_backend(
             .all(|p| p.backends.is_empty() && p.weight.get() == 0)
             && svc.pools.iter().all(|p| p.revision == revision);
         match svc.pools.iter_mut().find(|p| p.revision == revision) {
+            // Idempotent: after a takeover the inherited table already routes it.
+            Some(p) if p.backends.contains(&addr) => {}
             Some(p) => p.backends.push(addr),
             None => svc.pools.push(PoolConfig {
                 revision: revision.to_owned(),

@@ -34,6 +34,11 @@ pub use replica::{LABEL_DAEMON, LABEL_DEPLOY, LABEL_ROLLOUT};
 /// The file in the state directory holding the API's bound address (for clients).
 pub const API_ADDR_FILE: &str = "api-addr";
 
+/// The file in the state directory holding the proxy's routing table, saved on every
+/// change: a daemon restarted after a crash serves it from its first connection, before
+/// its recovery keeps only the backends that survived.
+pub const ROUTING_FILE: &str = "routing.json";
+
 /// The default proxy listener.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 /// The default API listener.
@@ -93,6 +98,7 @@ pub async fn serve(config: Config, on_ready: impl FnOnce(&Started)) -> Result<()
     let mut proxy_config = ProxyConfig::single(config.listen, config.listen);
     proxy_config.routes.clear();
     proxy_config.services.clear();
+    proxy_config.state_file = Some(routing_file(dir));
     let proxy = ferry_proxy::start(proxy_config).await?;
     let handle = proxy.handle.clone();
     let proxy_addr = handle
@@ -142,6 +148,21 @@ pub async fn serve(config: Config, on_ready: impl FnOnce(&Started)) -> Result<()
         addr: api_addr,
         source,
     })
+}
+
+/// The saved routing table's path; a file that no longer reads as a valid table (an
+/// older format, a torn write) is set aside so the proxy starts empty instead of failing.
+fn routing_file(dir: &Path) -> PathBuf {
+    let path = dir.join(ROUTING_FILE);
+    if let Ok(bytes) = std::fs::read(&path) {
+        let valid = serde_json::from_slice::<ferry_proxy::RoutingConfig>(&bytes)
+            .is_ok_and(|r| r.validate().is_ok());
+        if !valid {
+            tracing::warn!(path = %path.display(), "the saved routing table is not valid; starting without it");
+            let _ = std::fs::rename(&path, path.with_extension("json.invalid"));
+        }
+    }
+    path
 }
 
 async fn shutdown_signal() {

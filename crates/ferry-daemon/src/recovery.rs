@@ -18,13 +18,14 @@
 //!    `ferry_rollout` decides per phase whether it goes on (timers re-armed from the
 //!    persisted deadlines, missing replicas started again) or rolls back.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use ferry_engine::{LABEL_APP, LABEL_ENV, LABEL_REVISION};
+use ferry_proxy::RoutingConfig;
 use ferry_rollout::{Event, ReplicaId, State};
 use ferry_spec::Spec;
 use ferry_store::{RevisionStatus, Rollout, RolloutOutcome};
@@ -228,17 +229,20 @@ pub(crate) async fn recover(shared: &Arc<Shared>) {
             live.insert(key, l.number.to_string());
         }
     }
+    let mut adopted_addrs = BTreeSet::new();
     for c in containers {
         let label = |k: &str| c.labels.get(k).cloned().unwrap_or_default();
         let (app, env, rev) = (label(LABEL_APP), label(LABEL_ENV), label(LABEL_REVISION));
         let adopted = match fate(&app, &env, &rev, &live, &rolling) {
             Fate::Adopt { strict } => match specs.get(&(app.clone(), env.clone(), rev.clone())) {
                 Some(spec) => adopt(shared, &c.id, &c.name, &app, &env, &rev, spec, strict).await,
-                None => false,
+                None => None,
             },
-            Fate::Remove => false,
+            Fate::Remove => None,
         };
-        if !adopted {
+        if let Some(addr) = adopted {
+            adopted_addrs.insert(addr);
+        } else {
             // Not routed: nothing to drain. Removed before any rollout resumes, so a
             // replica started again under the same name cannot be caught by this.
             tracing::info!(container = %c.name, "removing a container nothing uses after the restart");
@@ -249,9 +253,56 @@ pub(crate) async fn recover(shared: &Arc<Shared>) {
             }
         }
     }
+    // The table the proxy started with (saved by the last run) routed what ran then:
+    // keep only what was adopted.
+    let live_by_app: BTreeMap<String, String> = live
+        .iter()
+        .map(|((app, _), rev)| (app.clone(), rev.clone()))
+        .collect();
+    if let Err(e) = shared.proxy.update(|r| {
+        prune(r, &adopted_addrs, &live_by_app);
+        Ok(())
+    }) {
+        tracing::error!(error = %e, "cannot drop the backends that did not survive the restart");
+    }
     for r in resumable {
         resume(shared, r);
     }
+}
+
+/// Drops from `routing` every backend not in `adopted`, the pools left without backends
+/// and the services (and their routes) left without pools. When the remaining pools of a
+/// service no longer carry all the traffic, the live revision's pool (or else the first)
+/// takes it all; a resumed rollout then sets its own split.
+fn prune(
+    routing: &mut RoutingConfig,
+    adopted: &BTreeSet<SocketAddr>,
+    live: &BTreeMap<String, String>,
+) {
+    for (name, svc) in &mut routing.services {
+        for pool in &mut svc.pools {
+            pool.backends.retain(|b| adopted.contains(b));
+        }
+        svc.pools.retain(|p| !p.backends.is_empty());
+        let sum: u32 = svc.pools.iter().map(|p| p.weight.get()).sum();
+        if sum != 100 && !svc.pools.is_empty() {
+            let main = svc
+                .pools
+                .iter()
+                .position(|p| live.get(name) == Some(&p.revision))
+                .unwrap_or(0);
+            for (i, p) in svc.pools.iter_mut().enumerate() {
+                p.weight = if i == main {
+                    ferry_proxy::Weight::FULL
+                } else {
+                    ferry_proxy::Weight::ZERO
+                };
+            }
+        }
+    }
+    routing.services.retain(|_, svc| !svc.pools.is_empty());
+    let services = &routing.services;
+    routing.routes.retain(|r| services.contains_key(&r.service));
 }
 
 /// Records `row` as aborted with `reason`, its revision (if still pending) as failed,
@@ -358,16 +409,12 @@ async fn adopt(
     rev: &str,
     spec: &Spec,
     strict: bool,
-) -> bool {
-    let Ok(status) = shared.engine.status(id).await else {
-        return false;
-    };
+) -> Option<SocketAddr> {
+    let status = shared.engine.status(id).await.ok()?;
     let port = spec.web.as_ref().map_or(8080, |w| w.port);
-    let Some(addr) = status.published.get(&format!("{port}/tcp")).copied() else {
-        return false;
-    };
+    let addr = status.published.get(&format!("{port}/tcp")).copied()?;
     if !status.running {
-        return false;
+        return None;
     }
     let healthy = match status.health.as_deref() {
         Some("healthy") => true,
@@ -376,13 +423,12 @@ async fn adopt(
         None => !strict || probe(spec, addr).await,
     };
     if !healthy {
-        return false;
+        return None;
     }
-    let Ok(replica_id) = ReplicaId::new(name) else {
-        return false;
-    };
-    if controller::add_backend(&shared.proxy, spec, rev, addr).is_err() {
-        return false;
+    let replica_id = ReplicaId::new(name).ok()?;
+    if let Err(e) = controller::add_backend(&shared.proxy, spec, rev, addr) {
+        tracing::warn!(container = name, error = %e, "the proxy refused the adopted backend");
+        return None;
     }
     let mut apps = shared.apps.lock().unwrap_or_else(|e| e.into_inner());
     let entry = apps.entry((app.to_owned(), env.to_owned())).or_default();
@@ -399,7 +445,7 @@ async fn adopt(
             task: None,
         });
     tracing::info!(container = name, %addr, revision = rev, "adopted a replica after the restart");
-    true
+    Some(addr)
 }
 
 /// One HTTP probe of the replica's readiness (or health) path, for images without a
@@ -535,6 +581,58 @@ mod tests {
         other.to_revision = 5;
         let err = load(&other, Some(&revision(5, spec_json())), None).unwrap_err();
         assert!(err.contains("not of revision 5"), "{err}");
+    }
+
+    #[test]
+    fn the_saved_table_keeps_only_adopted_backends_and_stays_valid() {
+        let addr = |p: u16| SocketAddr::from(([127, 0, 0, 1], p));
+        let pool = |rev: &str, weight: u32, ports: &[u16]| ferry_proxy::PoolConfig {
+            revision: rev.to_owned(),
+            weight: ferry_proxy::Weight::new(weight).expect("weight"),
+            backends: ports.iter().map(|p| addr(*p)).collect(),
+        };
+        let route = |service: &str| ferry_proxy::RouteConfig {
+            hosts: Vec::new(),
+            path_prefix: format!("/{service}"),
+            service: service.to_owned(),
+        };
+        let mut routing = RoutingConfig {
+            routes: vec![route("web"), route("gone")],
+            services: BTreeMap::from([
+                (
+                    "web".to_owned(),
+                    ferry_proxy::ServiceConfig::new(vec![
+                        pool("1", 50, &[1001, 1002]),
+                        pool("2", 50, &[2001]),
+                    ]),
+                ),
+                (
+                    "gone".to_owned(),
+                    ferry_proxy::ServiceConfig::new(vec![pool("4", 100, &[4001])]),
+                ),
+            ]),
+        };
+        let live = BTreeMap::from([("web".to_owned(), "1".to_owned())]);
+        // The canary's replica did not survive; one stable replica did.
+        prune(&mut routing, &BTreeSet::from([addr(1002)]), &live);
+        assert_eq!(routing.routes, vec![route("web")]);
+        assert_eq!(routing.services.len(), 1);
+        assert_eq!(routing.services["web"].pools, vec![pool("1", 100, &[1002])]);
+        routing.validate().expect("a valid table");
+        // Everything survived: nothing changes.
+        let mut full = RoutingConfig {
+            routes: vec![route("web")],
+            services: BTreeMap::from([(
+                "web".to_owned(),
+                ferry_proxy::ServiceConfig::new(vec![
+                    pool("1", 50, &[1001]),
+                    pool("2", 50, &[2001]),
+                ]),
+            )]),
+        };
+        let before = full.clone();
+        prune(&mut full, &BTreeSet::from([addr(1001), addr(2001)]), &live);
+        assert_eq!(full, before);
     }
 
     #[test]

@@ -2,8 +2,9 @@
 //! of a rollout, then a restart with the same state directory and proxy address. The
 //! interrupted rollout resumes from its persisted state (a canary in its pause keeps its
 //! replicas and weights and completes on `ferry promote`; a rolling deploy caught while a
-//! replica was starting removes the half-started one, starts it again and finishes), no
-//! orphan container is left, and the deploy lock is re-owned, then released.
+//! replica was starting removes the half-started one, starts it again and finishes) or,
+//! when the canary's container was lost meanwhile, rolls back with the reason; no orphan
+//! container is left, and the deploy lock is re-owned, then released.
 //!
 //! A load loop of fresh connections runs through the proxy across the whole restart. The
 //! data plane dies with the daemon, so requests fail while no process listens (counted
@@ -505,5 +506,121 @@ fn docker_kill9_while_a_rolling_deploy_starts_a_replica_ends_consistent() {
         ready.duration_since(spawned).as_secs_f64(),
         r.served_after_ready,
         started.elapsed().as_secs_f64()
+    );
+}
+
+#[test]
+fn docker_kill9_then_the_canary_lost_rolls_back_with_the_reason() {
+    const APP: &str = "crashlost";
+    let tmp = tempfile::tempdir().unwrap();
+    let state = tmp.path().join("state");
+    let mut daemon = Daemon::new(APP);
+    build_demo_image(IMAGE);
+    let listen = free_addr();
+    let proxy = daemon.start_on(&state, &listen);
+    let v1 = write_spec(tmp.path(), APP, "v1", "", "kind = \"rolling\"");
+    let v2 = write_spec(
+        tmp.path(),
+        APP,
+        "v2",
+        "",
+        "kind = \"canary\"\n[strategy.canary]\nsteps = [{ weight = 50 }, { pause = \"10m\" }]",
+    );
+    let out = ferry(&["--config", v1.to_str().unwrap(), "deploy"], &state, "");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = ferry(
+        &["--config", v2.to_str().unwrap(), "deploy", "--detach"],
+        &state,
+        "",
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let s = wait_status(&v2, &state, |s| {
+        s["rollout"]["phase"]
+            .as_str()
+            .is_some_and(|p| p.contains("pause step"))
+    });
+    assert_eq!(s["rollout"]["weights"]["canary"], 50, "{s}");
+
+    // The daemon dies, and while it is down the canary's container goes too.
+    let stop = Arc::new(AtomicBool::new(false));
+    let loader = load(proxy, stop.clone());
+    daemon.kill9();
+    let killed = Instant::now();
+    let canary: Vec<String> = app_containers(APP)
+        .into_iter()
+        .filter(|(_, rev, _)| rev == "2")
+        .map(|c| c.0)
+        .collect();
+    assert_eq!(canary.len(), 1, "{canary:?}");
+    let out = docker(&["rm", "-f", &canary[0]]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let spawned = Instant::now();
+    daemon.start_on(&state, &listen);
+    let ready = Instant::now();
+
+    let s = wait_status(&v2, &state, |s| s["rollout"]["finished"] == true);
+    assert_eq!(s["rollout"]["outcome"]["outcome"], "rolled-back", "{s}");
+    assert_eq!(s["stable"], 1, "{s}");
+    let left = wait_containers(APP, "1", 2);
+    assert!(
+        left.len() == 2
+            && left
+                .iter()
+                .all(|(_, rev, st)| rev == "1" && st == "running"),
+        "only v1's two replicas run: {left:?}"
+    );
+    for _ in 0..10 {
+        let (code, body) = get(proxy, "/").unwrap();
+        assert_eq!(code, 200, "{body}");
+        assert!(body.contains("v1"), "{body}");
+    }
+    stop.store(true, Ordering::Relaxed);
+    let samples = loader.join().unwrap();
+    assert_eq!(
+        lock_of(&v2, &state),
+        serde_json::Value::Null,
+        "lock released"
+    );
+    let out = ferry(
+        &[
+            "--config",
+            v2.to_str().unwrap(),
+            "--output",
+            "json",
+            "history",
+        ],
+        &state,
+        "",
+    );
+    let history: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(history[0]["status"], "failed", "{history}");
+    assert!(
+        history[0]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("no replica of 2 survived")),
+        "{history}"
+    );
+    assert_eq!(history[1]["status"], "live", "{history}");
+    let r = restart_failures(&samples, killed, spawned, ready);
+    assert!(
+        r.after_ready.is_empty(),
+        "{} of {} requests failed after the new daemon was ready: {:?}",
+        r.after_ready.len(),
+        r.served_after_ready,
+        r.after_ready
+    );
+    daemon.clean();
+    assert!(daemon.containers().is_empty(), "containers left behind");
+    eprintln!(
+        "kill -9, canary container lost meanwhile: rolled back with the reason; {} requests \
+         failed while no daemon ran, {} while the new one started ({} of them HTTP errors; \
+         its saved table still named the lost canary), 0 of {} after its ready line",
+        r.without_process,
+        r.starting.len(),
+        r.starting
+            .iter()
+            .filter(|e| e.starts_with(char::is_numeric))
+            .count(),
+        r.served_after_ready
     );
 }

@@ -298,3 +298,72 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// `kill -9` at random points: the step's state was persisted, its commands were lost,
+    /// and some containers died with the daemon. The restarted daemon sends `Resumed` with
+    /// the survivors; every rollout still ends, all on the new revision at full size or
+    /// all back on the old one at its original size.
+    #[test]
+    fn every_rollout_ends_consistent_when_resumed_after_kill9(
+        plan in arb_plan(),
+        smoke_ok in any::<bool>(),
+        verdicts in prop::collection::vec(
+            prop::sample::select(vec![Verdict::Pass, Verdict::Pass, Verdict::Fail, Verdict::Inconclusive]), 2),
+        kill_at in prop::collection::btree_set(0usize..40, 1..4),
+        lose_every in 0usize..4,
+    ) {
+        let stable = plan.stable.as_ref().map_or(0, |s| s.replicas) as usize;
+        let replicas = plan.replicas as usize;
+        let mut sim = Sim::new(plan);
+        sim.smoke = Some(if smoke_ok { Ok(()) } else { Err("GET /: 503".to_owned()) });
+        sim.verdicts.insert("a".to_owned(), verdicts[0]);
+        sim.verdicts.insert("b".to_owned(), verdicts[1]);
+        sim.start();
+        for i in 0..60 {
+            if sim.state.is_terminal() {
+                break;
+            }
+            let event = match sim.state.phase() {
+                Phase::Paused {
+                    reason: PauseReason::UntilPromoted | PauseReason::Inconclusive { .. },
+                    ..
+                } => Event::Promote { full: false },
+                _ => {
+                    sim.now += MIN;
+                    Event::Tick
+                }
+            };
+            if kill_at.contains(&i) {
+                let (state, _lost) = step(sim.state.clone(), event, sim.now());
+                sim.state = state;
+                // Containers die with the daemon only while the rollout still runs: a
+                // finished rollout's revision is no longer the rollout's to repair.
+                let lose = lose_every > 0 && !sim.state.is_terminal();
+                let mut n = 0usize;
+                sim.kill_and_resume(|_| {
+                    n += 1;
+                    !(lose && n.is_multiple_of(lose_every + 1))
+                });
+                continue;
+            }
+            sim.run(event);
+        }
+        prop_assert!(sim.state.is_terminal(), "did not end: {:?}", sim.state.phase());
+        match sim.outcome.clone() {
+            Some(Outcome::Promoted) => {
+                prop_assert_eq!(sim.live_count("v2"), replicas);
+                prop_assert_eq!(sim.live_count("v1"), 0);
+                prop_assert_eq!(sim.state.weights(), Weights::all_canary());
+            }
+            Some(_) => {
+                prop_assert_eq!(sim.live_count("v2"), 0);
+                prop_assert_eq!(sim.live_count("v1"), stable);
+                prop_assert_eq!(sim.state.weights(), Weights::all_stable());
+            }
+            None => prop_assert!(false, "no Finish command"),
+        }
+    }
+}

@@ -146,7 +146,10 @@ impl Sim {
     /// The daemon is killed (`kill -9`): events in flight are lost, the containers for
     /// which `survives` is false are gone (half-created ones the new daemon removed); the
     /// new daemon reloads the persisted JSON and sends `Resumed` with the survivors.
-    pub fn kill_and_resume(&mut self, survives: impl Fn(&ReplicaId) -> bool) -> Vec<Command> {
+    pub fn kill_and_resume(
+        &mut self,
+        mut survives: impl FnMut(&ReplicaId) -> bool,
+    ) -> Vec<Command> {
         self.queue.clear();
         for list in self.live.values_mut() {
             list.retain(|id| survives(id));

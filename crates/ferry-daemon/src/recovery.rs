@@ -150,6 +150,12 @@ pub(crate) async fn recover(shared: &Arc<Shared>) {
     let mut resumable = Vec::new();
     match store.unfinished_rollouts().await {
         Ok(rollouts) => {
+            let (rollouts, older) = newest_per_app(rollouts);
+            for r in older {
+                let reason = "the daemon restarted and a later rollout of the same app and \
+                              environment was started after this one";
+                abandon(shared, &r, reason).await;
+            }
             for r in rollouts {
                 // Another daemon sharing the store may be driving it: its lock says so.
                 match store
@@ -303,6 +309,31 @@ fn prune(
     routing.services.retain(|_, svc| !svc.pools.is_empty());
     let services = &routing.services;
     routing.routes.retain(|r| services.contains_key(&r.service));
+}
+
+/// Splits unfinished rollouts into the newest of each app+env (to resume) and older
+/// ones (only possible when a driver gave up on a failing store and a later deploy ran):
+/// one rollout per app+env at a time, also after a restart.
+fn newest_per_app(rollouts: Vec<Rollout>) -> (Vec<Rollout>, Vec<Rollout>) {
+    let mut newest: BTreeMap<(String, String), Rollout> = BTreeMap::new();
+    let mut older = Vec::new();
+    for r in rollouts {
+        let key = (r.app.clone(), r.env.clone());
+        match newest.remove(&key) {
+            Some(kept) if kept.id.get() > r.id.get() => {
+                older.push(r);
+                newest.insert(key, kept);
+            }
+            Some(kept) => {
+                older.push(kept);
+                newest.insert(key, r);
+            }
+            None => {
+                newest.insert(key, r);
+            }
+        }
+    }
+    (newest.into_values().collect(), older)
 }
 
 /// Records `row` as aborted with `reason`, its revision (if still pending) as failed,
@@ -535,6 +566,21 @@ mod tests {
         )
         .expect("plan");
         serde_json::to_value(State::new(plan).expect("state")).expect("json")
+    }
+
+    #[test]
+    fn only_the_newest_unfinished_rollout_of_an_app_resumes() {
+        let with = |id: i64, env: &str| {
+            let mut r = row(serde_json::Value::Null);
+            r.id = ferry_store::RolloutId::new(id);
+            r.env = env.to_owned();
+            r
+        };
+        let (keep, older) =
+            newest_per_app(vec![with(3, "prod"), with(5, "prod"), with(4, "staging")]);
+        let ids = |v: &[Rollout]| v.iter().map(|r| r.id.get()).collect::<Vec<_>>();
+        assert_eq!(ids(&keep), vec![5, 4]);
+        assert_eq!(ids(&older), vec![3]);
     }
 
     #[test]

@@ -6,13 +6,17 @@
 
 #![allow(clippy::unwrap_used, reason = "test setup failures should panic")]
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
+
+use support::{Sample, get, load, recorded_load, status, wait_status};
 
 const APP: &str = "deploytest";
 const IMAGE: &str = "ferry-deploy-test:hello";
@@ -167,30 +171,6 @@ VERSION = "{version}"
     path
 }
 
-/// One GET on a fresh connection: the status code and the body.
-fn get(addr: SocketAddr, path: &str, token: Option<&str>) -> Result<(u16, String), String> {
-    let mut stream =
-        TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map_err(|e| e.to_string())?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .map_err(|e| e.to_string())?;
-    let auth = token.map_or_else(String::new, |t| format!("Authorization: Bearer {t}\r\n"));
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n"
-    )
-    .map_err(|e| e.to_string())?;
-    let mut raw = String::new();
-    stream.read_to_string(&mut raw).map_err(|e| e.to_string())?;
-    let status = raw
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| format!("no status line in {raw:?}"))?;
-    let body = raw.split_once("\r\n\r\n").map(|(_, b)| b.to_owned());
-    Ok((status, body.unwrap_or_default()))
-}
-
 /// Starts `ferry serve` on free loopback ports; returns the proxy and API addresses.
 fn start_daemon(cleanup: &mut Cleanup, state: &Path) -> (SocketAddr, SocketAddr) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
@@ -219,54 +199,6 @@ fn start_daemon(cleanup: &mut Cleanup, state: &Path) -> (SocketAddr, SocketAddr)
         .unwrap();
 
     (proxy, api)
-}
-
-/// A load loop on fresh connections until `stop` (at most 60 s): successes and failures.
-fn load(proxy: SocketAddr, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<(u32, Vec<String>)> {
-    std::thread::spawn(move || {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let (mut ok, mut failed) = (0u32, Vec::new());
-        while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
-            match get(proxy, "/", None) {
-                Ok((200, _)) => ok += 1,
-                Ok((code, body)) => failed.push(format!("{code}: {body}")),
-                Err(e) => failed.push(e),
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        (ok, failed)
-    })
-}
-
-fn status(spec: &Path, state: &Path) -> serde_json::Value {
-    let out = ferry(
-        &[
-            "--config",
-            spec.to_str().unwrap(),
-            "--output",
-            "json",
-            "status",
-        ],
-        state,
-    );
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
-/// Polls the status until `done` holds (at most 60 s).
-fn wait_status(
-    spec: &Path,
-    state: &Path,
-    done: impl Fn(&serde_json::Value) -> bool,
-) -> serde_json::Value {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let s = status(spec, state);
-        if done(&s) || Instant::now() > deadline {
-            return s;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }
 
 #[test]
@@ -309,7 +241,7 @@ fn docker_canary_promote_crashing_revision_and_rollback_lose_no_request() {
         &state,
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let s = wait_status(&canary, &state, |s| {
+    let s = wait_status(&canary, &state, Duration::from_secs(60), |s| {
         s["rollout"]["phase"]
             .as_str()
             .is_some_and(|p| p.contains("until promoted"))
@@ -364,7 +296,9 @@ fn docker_canary_promote_crashing_revision_and_rollback_lose_no_request() {
     );
     let out = ferry(&["--config", canary.to_str().unwrap(), "promote"], &state);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let s = wait_status(&canary, &state, |s| s["rollout"]["finished"] == true);
+    let s = wait_status(&canary, &state, Duration::from_secs(60), |s| {
+        s["rollout"]["finished"] == true
+    });
     assert_eq!(s["stable"], 2, "{s}");
     assert_eq!(s["rollout"]["outcome"]["outcome"], "promoted", "{s}");
 
@@ -379,7 +313,7 @@ fn docker_canary_promote_crashing_revision_and_rollback_lose_no_request() {
     // `ferry rollback` with nothing running: a fast-track rollout back to revision 1.
     let out = ferry(&["--config", crash.to_str().unwrap(), "rollback"], &state);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let s = wait_status(&crash, &state, |s| {
+    let s = wait_status(&crash, &state, Duration::from_secs(60), |s| {
         s["rollout"]["revision"] == 1 && s["rollout"]["finished"] == true
     });
     assert_eq!(s["stable"], 1, "{s}");
@@ -393,14 +327,16 @@ fn docker_canary_promote_crashing_revision_and_rollback_lose_no_request() {
         &state,
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
-    wait_status(&canary, &state, |s| {
+    wait_status(&canary, &state, Duration::from_secs(60), |s| {
         s["rollout"]["phase"]
             .as_str()
             .is_some_and(|p| p.contains("until promoted"))
     });
     let out = ferry(&["--config", canary.to_str().unwrap(), "abort"], &state);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let s = wait_status(&canary, &state, |s| s["rollout"]["finished"] == true);
+    let s = wait_status(&canary, &state, Duration::from_secs(60), |s| {
+        s["rollout"]["finished"] == true
+    });
     assert_eq!(s["rollout"]["outcome"]["outcome"], "aborted", "{s}");
     assert_eq!(s["stable"], 1, "{s}");
     let (code, body) = get(proxy, "/", None).unwrap();
@@ -655,35 +591,6 @@ fn docker_restarted_daemon_routes_the_live_revision_then_blue_green() {
     assert!(containers().is_empty(), "containers left behind");
 }
 
-/// One request of the analysis load: when, whether it failed, which revision answered.
-struct Sample {
-    at: Instant,
-    failed: bool,
-    v2: bool,
-}
-
-/// A load loop on fresh connections until `stop` (at most 80 s), recording every request.
-fn recorded_load(proxy: SocketAddr, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<Vec<Sample>> {
-    std::thread::spawn(move || {
-        let deadline = Instant::now() + Duration::from_secs(80);
-        let mut samples = Vec::new();
-        while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
-            let (failed, v2) = match get(proxy, "/", None) {
-                Ok((200, body)) => (false, body.contains("v2")),
-                Ok((_, body)) => (true, body.contains("injected")),
-                Err(_) => (true, false),
-            };
-            samples.push(Sample {
-                at: Instant::now(),
-                failed,
-                v2,
-            });
-            std::thread::sleep(Duration::from_millis(2));
-        }
-        samples
-    })
-}
-
 /// A canary spec of the demo with `FAIL_RATE` and the `errors` analysis after a 50% step.
 fn analysis_spec(dir: &Path, name: &str, version: &str, fail_rate: &str) -> PathBuf {
     let path = write_spec_with(
@@ -730,7 +637,13 @@ fn docker_canary_analysis_rolls_back_a_failing_revision_and_promotes_a_healthy_o
     // v2 fails every 5th request: the analysis sees it against v1 and rolls back.
     let failing = analysis_spec(tmp.path(), "failing", "v2", "0.2");
     let stop = Arc::new(AtomicBool::new(false));
-    let loader = recorded_load(proxy, stop.clone());
+    let loader = recorded_load(
+        proxy,
+        stop.clone(),
+        1,
+        Duration::from_millis(2),
+        Duration::from_secs(80),
+    );
     let out = ferry(&["--config", failing.to_str().unwrap(), "deploy"], &state);
     let rolled_back = Instant::now();
     let stderr = text(&out.stderr);
@@ -753,18 +666,18 @@ fn docker_canary_analysis_rolls_back_a_failing_revision_and_promotes_a_healthy_o
         samples
             .iter()
             .filter(|x| x.at > rolled_back)
-            .all(|x| !x.failed && !x.v2),
+            .all(|x| !x.failed() && !x.from("v2")),
         "after the rollback every response comes from v1"
     );
     let canary: Vec<&Sample> = {
-        let first = samples.iter().position(|x| x.v2 || x.failed);
-        let last = samples.iter().rposition(|x| x.v2 || x.failed);
+        let first = samples.iter().position(|x| x.from("v2") || x.failed());
+        let last = samples.iter().rposition(|x| x.from("v2") || x.failed());
         match (first, last) {
             (Some(a), Some(b)) => samples[a..=b].iter().collect(),
             _ => Vec::new(),
         }
     };
-    let failed = canary.iter().filter(|x| x.failed).count();
+    let failed = canary.iter().filter(|x| x.failed()).count();
     let during = canary.len();
     assert!(during > 0, "the canary served no request");
     #[expect(clippy::cast_precision_loss, reason = "small counts")]
@@ -797,7 +710,13 @@ fn docker_canary_analysis_rolls_back_a_failing_revision_and_promotes_a_healthy_o
     // v3 fails nothing: two passing measurements promote it.
     let healthy = analysis_spec(tmp.path(), "healthy", "v3", "0");
     let stop = Arc::new(AtomicBool::new(false));
-    let loader = recorded_load(proxy, stop.clone());
+    let loader = recorded_load(
+        proxy,
+        stop.clone(),
+        1,
+        Duration::from_millis(2),
+        Duration::from_secs(80),
+    );
     let out = ferry(&["--config", healthy.to_str().unwrap(), "deploy"], &state);
     stop.store(true, Ordering::Relaxed);
     let healthy_samples = loader.join().unwrap();
@@ -813,7 +732,7 @@ fn docker_canary_analysis_rolls_back_a_failing_revision_and_promotes_a_healthy_o
         s["rollout"]["analysis"].to_string().contains("passed"),
         "{s}"
     );
-    let healthy_failed = healthy_samples.iter().filter(|x| x.failed).count();
+    let healthy_failed = healthy_samples.iter().filter(|x| x.failed()).count();
     assert_eq!(
         healthy_failed, 0,
         "no request fails during a healthy canary"

@@ -1,14 +1,18 @@
 //! Shared by the tests that run `ferry serve` as a child process: running ferry, building
-//! the demo image, and a daemon guard that stops it and removes the app's containers and
-//! network whatever happens.
+//! the demo image, a daemon guard that stops it and removes the app's containers and
+//! network whatever happens, plain HTTP requests, bounded load loops through the proxy and
+//! polling `ferry status`.
 
 #![allow(dead_code, reason = "each test binary uses a subset of these helpers")]
 #![allow(clippy::unwrap_used, reason = "test setup failures should panic")]
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::SocketAddr;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 pub fn repo_root() -> PathBuf {
@@ -161,4 +165,158 @@ impl Drop for Daemon {
     fn drop(&mut self) {
         self.clean();
     }
+}
+
+/// One GET on a fresh connection: the status code and the body.
+pub fn get(addr: SocketAddr, path: &str, token: Option<&str>) -> Result<(u16, String), String> {
+    let mut stream =
+        TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map_err(|e| e.to_string())?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .map_err(|e| e.to_string())?;
+    let auth = token.map_or_else(String::new, |t| format!("Authorization: Bearer {t}\r\n"));
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n"
+    )
+    .map_err(|e| e.to_string())?;
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).map_err(|e| e.to_string())?;
+    let status = raw
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("no status line in {raw:?}"))?;
+    let body = raw.split_once("\r\n\r\n").map(|(_, b)| b.to_owned());
+    Ok((status, body.unwrap_or_default()))
+}
+
+/// A load loop on fresh connections until `stop` (at most 60 s): successes and failures.
+pub fn load(proxy: SocketAddr, stop: Arc<AtomicBool>) -> JoinHandle<(u32, Vec<String>)> {
+    std::thread::spawn(move || {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let (mut ok, mut failed) = (0u32, Vec::new());
+        while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+            match get(proxy, "/", None) {
+                Ok((200, _)) => ok += 1,
+                Ok((code, body)) => failed.push(format!("{code}: {body}")),
+                Err(e) => failed.push(e),
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        (ok, failed)
+    })
+}
+
+/// One request of a recorded load: when it ended, how long it took, its status (`None`: no
+/// answer) and body.
+pub struct Sample {
+    pub at: Instant,
+    pub took: Duration,
+    pub code: Option<u16>,
+    pub body: String,
+}
+
+impl Sample {
+    /// Whether the user saw a failure (no answer or a 5xx).
+    pub fn failed(&self) -> bool {
+        self.code.is_none_or(|c| c >= 500)
+    }
+
+    /// Whether the demo's `version` answered (its body names it), or it failed by
+    /// `FAIL_RATE` (only a canary injects failures in these tests).
+    pub fn from(&self, version: &str) -> bool {
+        self.body.contains(&format!("(version {version})")) || self.body.contains("injected")
+    }
+}
+
+/// `threads` load loops on fresh connections to `/` until `stop` (each at most `limit`),
+/// `pause` between two requests of a loop; every request recorded, in the order they ended.
+pub fn recorded_load(
+    proxy: SocketAddr,
+    stop: Arc<AtomicBool>,
+    threads: usize,
+    pause: Duration,
+    limit: Duration,
+) -> JoinHandle<Vec<Sample>> {
+    std::thread::spawn(move || {
+        let deadline = Instant::now() + limit;
+        let loops: Vec<JoinHandle<Vec<Sample>>> = (0..threads)
+            .map(|_| {
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    let mut samples = Vec::new();
+                    while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+                        let sent = Instant::now();
+                        let (code, body) = match get(proxy, "/", None) {
+                            Ok((code, body)) => (Some(code), body),
+                            Err(e) => (None, e),
+                        };
+                        samples.push(Sample {
+                            at: Instant::now(),
+                            took: sent.elapsed(),
+                            code,
+                            body,
+                        });
+                        std::thread::sleep(pause);
+                    }
+                    samples
+                })
+            })
+            .collect();
+        let mut all: Vec<Sample> = loops.into_iter().flat_map(|l| l.join().unwrap()).collect();
+        all.sort_by_key(|s| s.at);
+        all
+    })
+}
+
+/// `ferry status --output json` of the app in `spec`.
+pub fn status(spec: &Path, state: &Path) -> serde_json::Value {
+    let out = ferry(
+        &[
+            "--config",
+            spec.to_str().unwrap(),
+            "--output",
+            "json",
+            "status",
+        ],
+        state,
+        "",
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Polls the status until `done` holds (at most `limit`); returns the last status.
+pub fn wait_status(
+    spec: &Path,
+    state: &Path,
+    limit: Duration,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = Instant::now() + limit;
+    loop {
+        let s = status(spec, state);
+        if done(&s) || Instant::now() > deadline {
+            return s;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// `ferry history --output json` of the app in `spec`, newest revision first.
+pub fn history(spec: &Path, state: &Path) -> serde_json::Value {
+    let out = ferry(
+        &[
+            "--config",
+            spec.to_str().unwrap(),
+            "--output",
+            "json",
+            "history",
+        ],
+        state,
+        "",
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
 }

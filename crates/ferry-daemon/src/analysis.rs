@@ -218,11 +218,11 @@ impl Run {
                 let excess = kept.len().saturating_sub(KEPT_EXPLANATIONS);
                 kept.drain(..excess);
                 let mut apps = self.shared.apps.lock().unwrap_or_else(|e| e.into_inner());
-                if let Some(status) = apps
-                    .get_mut(&(self.service.clone(), self.env.clone()))
-                    .and_then(|a| a.status.as_mut())
+                if let Some(app) = apps.get_mut(&(self.service.clone(), self.env.clone()))
+                    && let Some(status) = app.status.as_mut()
                 {
                     status.analysis = kept.clone();
+                    app.changed();
                 }
             }
             match analysis.record(judged, started.elapsed()) {

@@ -3,8 +3,9 @@
 //! Errors keep the internal detail in the log and send a plain message.
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use axum::extract::{Path, Request, State};
+use axum::extract::{Path, RawQuery, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -16,13 +17,22 @@ use ferry_store::{NewRevision, NewRollout, RevisionStatus};
 use tokio::sync::mpsc;
 
 use crate::controller::{self, Rollout, Shared};
-use crate::protocol::{Ack, AppStatus, DeployAccepted, DeployRequest, ErrorBody, PromoteRequest};
+use crate::protocol::{
+    Ack, AppStatus, DeployAccepted, DeployRequest, ErrorBody, PromoteRequest, RevisionTraffic,
+};
 
 /// The API's state: the shared daemon and the token.
 pub(crate) struct Api {
     pub shared: Arc<Shared>,
     pub token: String,
+    /// Becomes true when the daemon shuts down: long polls answer at once.
+    pub stopping: tokio::sync::watch::Receiver<bool>,
 }
+
+/// The longest a status long poll waits for a change.
+const MAX_WAIT: Duration = Duration::from_secs(60);
+/// How long it waits when `wait` is not given.
+const DEFAULT_WAIT: Duration = Duration::from_secs(25);
 
 /// An error answer: a status and a message for the client.
 pub(crate) struct ApiError {
@@ -315,25 +325,79 @@ async fn start_rollout_locked(
     })
 }
 
+/// `?since=V&wait=S` of the status: wait (up to S seconds) until the version differs
+/// from V.
+fn long_poll(query: Option<&str>) -> Result<Option<(u64, Duration)>, ApiError> {
+    let mut since = None;
+    let mut wait = DEFAULT_WAIT;
+    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let bad = || {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!("query parameter {key}={value:?} is not a whole number"),
+            )
+        };
+        match key {
+            "since" => since = Some(value.parse::<u64>().map_err(|_| bad())?),
+            "wait" => wait = Duration::from_secs(value.parse::<u64>().map_err(|_| bad())?),
+            _ => {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    format!("unknown query parameter {key:?} (known: since, wait)"),
+                ));
+            }
+        }
+    }
+    Ok(since.map(|v| (v, wait.min(MAX_WAIT))))
+}
+
 async fn status(
     State(api): State<Arc<Api>>,
     Path((app, env)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
 ) -> Result<Json<AppStatus>, ApiError> {
     let shared = &api.shared;
+    if let Some((since, wait)) = long_poll(query.as_deref())? {
+        let mut changes = lock(&shared.apps)
+            .entry((app.clone(), env.clone()))
+            .or_default()
+            .changes
+            .subscribe();
+        let mut stopping = api.stopping.clone();
+        tokio::select! {
+            _ = changes.wait_for(|v| *v != since) => {}
+            _ = stopping.wait_for(|s| *s) => {}
+            () = tokio::time::sleep(wait) => {}
+        }
+    }
     let live = shared
         .store
         .live_revision(&app, &env)
         .await
         .map_err(|e| ApiError::internal("cannot read the live revision", e))?;
-    let rollout = lock(&shared.apps)
+    let (rollout, version) = lock(&shared.apps)
         .get(&(app.clone(), env.clone()))
-        .and_then(|e| e.status.clone());
+        .map_or((None, 0), |e| (e.status.clone(), e.version()));
     let canary = rollout.as_ref().filter(|r| !r.finished).map(|r| r.revision);
     let urls = shared
         .proxy
         .listen_addrs()
         .iter()
         .map(|a| format!("http://{a}/"))
+        .collect();
+    let traffic = shared
+        .proxy
+        .stats_snapshot()
+        .revisions
+        .into_iter()
+        .filter(|r| r.service == app)
+        .map(|r| RevisionTraffic {
+            revision: r.revision,
+            requests: r.requests,
+            errors: r.status_5xx,
+            p95_us: r.latency_p95_us,
+        })
         .collect();
     Ok(Json(AppStatus {
         app,
@@ -342,6 +406,8 @@ async fn status(
         stable: live.map(|r| r.number),
         canary,
         rollout,
+        version,
+        traffic,
     }))
 }
 

@@ -112,6 +112,26 @@ impl Client {
         .await
     }
 
+    /// `GET /v1/apps/{app}/{env}/status?since=V&wait=S`: the status once its version
+    /// differs from `since`, or after `wait` (the daemon caps it at 60 s) either way.
+    pub async fn status_after(
+        &self,
+        app: &str,
+        env: &str,
+        since: u64,
+        wait: Duration,
+    ) -> Result<AppStatus, DaemonError> {
+        self.call(
+            http::Method::GET,
+            &format!(
+                "/v1/apps/{app}/{env}/status?since={since}&wait={}",
+                wait.as_secs()
+            ),
+            None,
+        )
+        .await
+    }
+
     /// `GET /v1/apps/{app}/{env}/revisions`: the store's revisions, newest first.
     pub async fn history(
         &self,

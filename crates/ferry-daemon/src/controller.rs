@@ -38,6 +38,20 @@ pub(crate) struct AppState {
     pub events: Option<mpsc::UnboundedSender<Event>>,
     /// Its replicas.
     pub pools: Arc<Mutex<Pools>>,
+    /// Counts the changes of `status`: long-polling clients wait on it (`?since=`).
+    pub changes: tokio::sync::watch::Sender<u64>,
+}
+
+impl AppState {
+    /// Marks a change of the status, waking the clients waiting for one.
+    pub fn changed(&self) {
+        self.changes.send_modify(|v| *v += 1);
+    }
+
+    /// The status change counter.
+    pub fn version(&self) -> u64 {
+        *self.changes.borrow()
+    }
 }
 
 /// Everything the controller and the API share.
@@ -138,6 +152,7 @@ impl Rollout {
         if done {
             entry.events = None;
         }
+        entry.changed();
     }
 
     /// Drives the rollout from `state`, beginning with `first` (`Start` for a new

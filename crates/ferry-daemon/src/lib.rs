@@ -29,6 +29,7 @@ use ferry_proxy::ProxyConfig;
 pub use client::Client;
 pub use error::DaemonError;
 pub use plan::plan;
+pub use recovery::daemon_id;
 pub use replica::{LABEL_DAEMON, LABEL_DEPLOY, LABEL_ROLLOUT};
 
 /// The file in the state directory holding the API's bound address (for clients).
@@ -128,7 +129,12 @@ pub async fn serve(config: Config, on_ready: impl FnOnce(&Started)) -> Result<()
         state_dir: std::fs::canonicalize(dir).map_err(state_io(dir))?,
     });
     recovery::recover(&shared).await;
-    let router = api::router(Arc::new(api::Api { shared, token }));
+    let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
+    let router = api::router(Arc::new(api::Api {
+        shared,
+        token,
+        stopping,
+    }));
     on_ready(&Started {
         proxy: proxy_addr,
         api: api_addr,
@@ -138,6 +144,8 @@ pub async fn serve(config: Config, on_ready: impl FnOnce(&Started)) -> Result<()
     let served = axum::serve(listener, router)
         .with_graceful_shutdown(async move {
             shutdown_signal().await;
+            // Long polls answer now, so their connections close and shutdown proceeds.
+            stopping_tx.send_replace(true);
             tracing::info!("shutting down: the proxy finishes requests in flight");
             stop.shutdown();
         })

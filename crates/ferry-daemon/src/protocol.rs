@@ -50,6 +50,26 @@ pub struct AppStatus {
     pub canary: Option<i64>,
     /// The latest rollout this daemon ran for the app+env.
     pub rollout: Option<RolloutStatus>,
+    /// Counts the changes of the rollout's status in this daemon: pass it back as
+    /// `?since=` to wait for the next change (long poll).
+    #[serde(default)]
+    pub version: u64,
+    /// What the proxy has served per revision of the app since each revision appeared.
+    #[serde(default)]
+    pub traffic: Vec<RevisionTraffic>,
+}
+
+/// The proxy's counters for one revision (cumulative: rates are differences over time).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevisionTraffic {
+    /// The revision's number, as the proxy names its pool.
+    pub revision: String,
+    /// Responses sent.
+    pub requests: u64,
+    /// 5xx responses, upstream failures included.
+    pub errors: u64,
+    /// 95th percentile time to response headers, in microseconds.
+    pub p95_us: u64,
 }
 
 /// A rollout as `ferry status` shows it.

@@ -35,7 +35,7 @@ use crate::controller::{self, Shared};
 use crate::replica::{LABEL_DAEMON, Replica};
 
 /// A fingerprint of the state directory: the daemon's identity on the engine.
-pub(crate) fn daemon_id(state_dir: &Path) -> String {
+pub fn daemon_id(state_dir: &Path) -> String {
     let path = std::fs::canonicalize(state_dir).unwrap_or_else(|_| state_dir.to_owned());
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in path.to_string_lossy().bytes() {

@@ -308,6 +308,37 @@ fn docker_answers_match_the_documented_schemas() {
         "a status without urls passes {schema}"
     );
 
+    // The long poll: with nothing changing it answers once `wait` has passed, with the
+    // same version; a query it does not understand is a documented 400.
+    let version = app_status["version"].as_u64().expect("a version");
+    let asked = std::time::Instant::now();
+    let (status, body) = request(
+        api,
+        "GET",
+        &format!("/v1/apps/nobody/prod/status?since={version}&wait=1"),
+        Some(&token),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        asked.elapsed() >= Duration::from_millis(900),
+        "the long poll answered before anything changed"
+    );
+    let polled: Value = serde_json::from_str(&body).expect("status is JSON");
+    assert_eq!(polled["version"], version);
+    validate(&doc, &schema, &polled, work.path())
+        .unwrap_or_else(|e| panic!("long-poll answer {body} against {schema}: {e}"));
+    let (status, body) = request(
+        api,
+        "GET",
+        "/v1/apps/nobody/prod/status?since=soon",
+        Some(&token),
+    );
+    assert_eq!(status, 400, "{body}");
+    let documented = doc["paths"]["/v1/apps/{app}/{env}/status"]["get"]["responses"]
+        .as_object()
+        .expect("responses");
+    assert!(documented.contains_key("400"), "the 400 is not documented");
+
     let (status, body) = request(api, "GET", "/v1/health", None);
     assert_eq!(status, 401);
     let error: Value = serde_json::from_str(&body).expect("401 is JSON");

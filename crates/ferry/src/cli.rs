@@ -101,11 +101,15 @@ pub enum Command {
     /// Run the reverse proxy in the foreground.
     Proxy(ProxyArgs),
     /// Run the ferry daemon in the foreground: proxy, rollout controller, store and API.
+    ///
+    /// `ferry serve stop [--remove-containers]` stops the one of the state directory.
     Serve(ServeArgs),
     /// Build the image and roll it out through the daemon (`ferry serve`).
     Deploy(DeployArgs),
     /// Show URLs, stable and canary revisions, weights and the rollout's current step.
-    Status(DaemonArgs),
+    ///
+    /// `--watch` keeps showing it live until Ctrl-C (or `--timeout`).
+    Status(StatusArgs),
     /// List the app's revisions, newest first.
     History(DaemonArgs),
     /// End the current pause or analysis of the running rollout (--full: promote now).
@@ -117,6 +121,8 @@ pub enum Command {
     /// Abort the running rollout: traffic back to stable, new replicas removed.
     Abort(PromoteArgs),
     /// Roll back: the running rollout to stable, or (none running) to an earlier revision.
+    ///
+    /// Waits until it is done, with live progress (`--detach` returns at once).
     Rollback(PromoteArgs),
     /// Probe an HTTP URL; exit 0 on a 2xx answer (a HEALTHCHECK for scratch images).
     Healthcheck(HealthcheckArgs),
@@ -378,7 +384,46 @@ pub struct DaemonArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Keep showing the status live: refreshed in place on a terminal, one line per
+    /// change when piped, NDJSON events with --output json; ends on Ctrl-C.
+    #[arg(short, long)]
+    pub watch: bool,
+    /// With --watch: stop after this long (e.g. 30s, 5m).
+    #[arg(long, value_name = "DURATION", requires = "watch", value_parser = parse_duration)]
+    pub timeout: Option<std::time::Duration>,
+    #[command(flatten)]
+    pub daemon: DaemonArgs,
+}
+
+/// `30s`, `5m`, `1h30m` (ferry.toml's duration syntax).
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    text.parse::<ferry_spec::Duration>()
+        .map(|d| d.as_std())
+        .map_err(|e| e.to_string())
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ServeCommand {
+    /// Stop the daemon of this state directory (SIGTERM: requests in flight finish,
+    /// containers keep running unless --remove-containers).
+    Stop(StopArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StopArgs {
+    /// The daemon's state directory (default: .ferry/daemon beside ferry.toml).
+    #[arg(long, env = "FERRY_STATE_DIR", value_name = "DIR")]
+    pub state: Option<PathBuf>,
+    /// Also stop and remove the containers (and networks) this daemon started.
+    #[arg(long)]
+    pub remove_containers: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct ServeArgs {
+    #[command(subcommand)]
+    pub command: Option<ServeCommand>,
     /// The proxy's HTTP listener.
     #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
     pub listen: SocketAddr,
@@ -423,6 +468,12 @@ pub struct PromoteArgs {
     /// rollback only: the revision to return to (default: the last good one).
     #[arg(long, value_name = "REV")]
     pub to: Option<i64>,
+    /// rollback: return once the daemon accepted it, without following it.
+    #[arg(long, conflicts_with = "wait")]
+    pub detach: bool,
+    /// promote, resume, pause, abort: follow the rollout live until it ends.
+    #[arg(long)]
+    pub wait: bool,
     #[command(flatten)]
     pub daemon: DaemonArgs,
 }

@@ -29,11 +29,26 @@ pub struct Printer {
     quiet: bool,
     color: bool,
     stderr_tty: bool,
+    stdout_tty: bool,
+}
+
+/// How a live view (a rollout being followed, `status --watch`) is rendered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LiveMode {
+    /// A progress view on stderr: stdout and stderr are terminals, output is human.
+    Terminal,
+    /// One plain line per change on stdout.
+    Lines,
+    /// One NDJSON event per change on stdout.
+    Json,
+    /// Nothing but the result (`-q`).
+    Quiet,
 }
 
 impl Printer {
     pub fn new(global: &Global) -> Self {
         let stderr_tty = std::io::stderr().is_terminal();
+        let stdout_tty = std::io::stdout().is_terminal();
         let color = match global.color {
             ColorChoice::Always => true,
             ColorChoice::Never => false,
@@ -44,6 +59,7 @@ impl Printer {
             quiet: global.quiet,
             color,
             stderr_tty,
+            stdout_tty,
         }
     }
 
@@ -113,6 +129,38 @@ impl Printer {
         } else {
             text.to_owned()
         }
+    }
+
+    /// How live views render: a progress view only when both stdout and stderr are
+    /// terminals (a piped stdout gets plain lines, never bars).
+    pub fn live_mode(&self) -> LiveMode {
+        if self.json_output() {
+            LiveMode::Json
+        } else if self.quiet {
+            LiveMode::Quiet
+        } else if self.stderr_tty && self.stdout_tty {
+            LiveMode::Terminal
+        } else {
+            LiveMode::Lines
+        }
+    }
+
+    /// The live view's progress bar (steps done of all, elapsed, and a multi-line message
+    /// below) on stderr, in [`LiveMode::Terminal`] only.
+    pub fn live_bar(&self) -> Option<ProgressBar> {
+        if self.live_mode() != LiveMode::Terminal {
+            return None;
+        }
+        let bar = ProgressBar::new(1);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{spinner} {prefix} [{bar:20}] {pos}/{len} steps, {elapsed}\n  {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        bar.enable_steady_tick(Duration::from_millis(120));
+        Some(bar)
     }
 
     /// A spinner on stderr when it is a terminal and output is human; `None` otherwise.

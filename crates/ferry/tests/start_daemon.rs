@@ -100,4 +100,34 @@ fn docker_deploy_start_daemon_deploys_with_one_command() {
     stream.read_to_string(&mut response).unwrap();
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     assert!(response.contains("hello from"), "{response}");
+
+    // `ferry serve stop --remove-containers` ends the daemon and removes what it ran.
+    let pid = std::fs::read_to_string(state.path().join("daemon.pid")).unwrap();
+    let stop = ferry(state.path(), &["serve", "stop", "--remove-containers"]);
+    assert!(stop.status.success(), "{}", text(&stop.stderr));
+    let said = text(&stop.stdout);
+    assert!(said.contains("stopped the ferry daemon"), "{said}");
+    assert!(said.contains("removed ferry-hello-staging-web"), "{said}");
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())).unwrap_or_default();
+    let state_letter = stat.rsplit_once(") ").map_or("", |(_, rest)| &rest[..1]);
+    assert!(
+        stat.is_empty() || state_letter == "Z",
+        "the daemon still runs: {stat}"
+    );
+    let left = Command::new("docker")
+        .args([
+            "ps",
+            "-aq",
+            "--filter",
+            "label=ferry.app=hello",
+            "--filter",
+            "label=ferry.env=staging",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(text(&left.stdout).trim(), "", "containers left behind");
+    assert!(!state.path().join("daemon.pid").exists());
+    let again = ferry(state.path(), &["serve", "stop"]);
+    assert!(again.status.success(), "{}", text(&again.stderr));
+    assert!(text(&again.stdout).contains("no ferry daemon is running"));
 }

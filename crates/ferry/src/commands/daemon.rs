@@ -8,7 +8,8 @@ use ferry_daemon::protocol::{AppStatus, DeployRequest, PromoteRequest};
 use ferry_daemon::{Client, DaemonError};
 
 use super::build;
-use crate::cli::{DaemonArgs, DeployArgs, Global, PromoteArgs, ServeArgs};
+use super::live::{self, Target};
+use crate::cli::{DaemonArgs, DeployArgs, Global, PromoteArgs, ServeArgs, StatusArgs, StopArgs};
 use crate::error::Expected;
 use crate::exit;
 use crate::printer::Printer;
@@ -47,7 +48,10 @@ pub fn serve(args: &ServeArgs, global: &Global, printer: &Printer) -> anyhow::Re
     };
     let runtime = super::runtime()?;
     runtime.block_on(async {
+        let pid_file = config.state_dir.join(PID_FILE);
         let result = ferry_daemon::serve(config, |started| {
+            // For `ferry serve stop`; written once the daemon listens.
+            let _ = std::fs::write(&pid_file, format!("{}\n", std::process::id()));
             let _ = printer.line(format!(
                 "ferry daemon: proxy on http://{}/, API on http://{} (token in {})",
                 started.proxy,
@@ -56,6 +60,9 @@ pub fn serve(args: &ServeArgs, global: &Global, printer: &Printer) -> anyhow::Re
             ));
         })
         .await;
+        if read_pid(&pid_file) == Some(std::process::id()) {
+            let _ = std::fs::remove_file(&pid_file);
+        }
         match result {
             Ok(()) => Ok(exit::OK),
             Err(DaemonError::Engine(e)) if e.is_unreachable() => {
@@ -64,6 +71,109 @@ pub fn serve(args: &ServeArgs, global: &Global, printer: &Printer) -> anyhow::Re
             Err(e) => Err(e.into()),
         }
     })
+}
+
+/// The file in the state directory holding the running daemon's process id.
+const PID_FILE: &str = "daemon.pid";
+
+fn read_pid(path: &std::path::Path) -> Option<u32> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+/// Whether `pid` is a live (not zombie) `ferry serve` process.
+fn is_ferry_daemon(pid: u32) -> bool {
+    let proc = PathBuf::from(format!("/proc/{pid}"));
+    let cmdline = std::fs::read(proc.join("cmdline")).unwrap_or_default();
+    let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+    let zombie = std::fs::read_to_string(proc.join("stat"))
+        .ok()
+        .and_then(|s| {
+            s.rsplit_once(')')
+                .map(|(_, rest)| rest.trim_start().starts_with('Z'))
+        })
+        .unwrap_or(true);
+    !zombie && args.contains(&b"serve".as_slice())
+}
+
+/// `ferry serve stop [--remove-containers]`: SIGTERM to the daemon of the state directory
+/// (it finishes the requests in flight), then optionally its containers and networks.
+pub fn stop(args: &StopArgs, global: &Global, printer: &Printer) -> anyhow::Result<u8> {
+    let state = args
+        .state
+        .clone()
+        .unwrap_or_else(|| default_state_dir(global));
+    let pid_file = state.join(PID_FILE);
+    match read_pid(&pid_file) {
+        Some(pid) if is_ferry_daemon(pid) => {
+            let sent = std::process::Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status()
+                .map_err(|e| Expected::Failed(format!("cannot run `kill`: {e}")))?;
+            if !sent.success() {
+                return Err(
+                    Expected::Failed(format!("cannot signal the daemon (pid {pid})")).into(),
+                );
+            }
+            let deadline = std::time::Instant::now() + Duration::from_secs(60);
+            while is_ferry_daemon(pid) {
+                if std::time::Instant::now() > deadline {
+                    return Err(Expected::Failed(format!(
+                        "the daemon (pid {pid}) did not stop within 60 s; `kill -9 {pid}` ends it \
+                         (a restart recovers its state)"
+                    ))
+                    .into());
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let _ = std::fs::remove_file(&pid_file);
+            printer.line(format!("stopped the ferry daemon (pid {pid})"))?;
+        }
+        _ => {
+            let _ = std::fs::remove_file(&pid_file);
+            printer.line(format!(
+                "no ferry daemon is running for {}",
+                state.display()
+            ))?;
+        }
+    }
+    if args.remove_containers {
+        let runtime = super::runtime()?;
+        let removed = runtime.block_on(remove_daemon_containers(&state))?;
+        if removed.is_empty() {
+            printer.line("no containers of this daemon to remove")?;
+        } else {
+            printer.line(format!("removed {}", removed.join(", ")))?;
+        }
+    }
+    Ok(exit::OK)
+}
+
+/// Stops and removes every container labelled with this state directory's daemon id,
+/// then the networks of their app+env.
+async fn remove_daemon_containers(state: &std::path::Path) -> anyhow::Result<Vec<String>> {
+    let engine = build::connect().await?;
+    let id = ferry_daemon::daemon_id(state);
+    let containers = engine
+        .list_containers(&[(ferry_daemon::LABEL_DAEMON, id.as_str())])
+        .await?;
+    let mut removed = Vec::new();
+    let mut networks = std::collections::BTreeSet::new();
+    for c in containers {
+        if let (Some(app), Some(env)) = (
+            c.labels.get(ferry_engine::LABEL_APP),
+            c.labels.get(ferry_engine::LABEL_ENV),
+        ) {
+            networks.insert(ferry_engine::network_name(app, env));
+        }
+        engine
+            .stop_and_remove(&c.id, Duration::from_secs(10))
+            .await?;
+        removed.push(c.name);
+    }
+    for network in networks {
+        engine.remove_network(&network).await?;
+    }
+    Ok(removed)
 }
 
 /// A client of the daemon for this project: API address and token from the flags,
@@ -136,7 +246,7 @@ async fn start_daemon(
     let exe = std::env::current_exe()?;
     // A stale address file would point the client at a dead daemon.
     let _ = std::fs::remove_file(state.join(ferry_daemon::API_ADDR_FILE));
-    let child = std::process::Command::new("setsid")
+    let mut child = std::process::Command::new("setsid")
         .arg(exe)
         .arg("--config")
         .arg(&project.config_path)
@@ -150,7 +260,7 @@ async fn start_daemon(
         .spawn()
         .map_err(|e| Expected::Failed(format!("cannot start `ferry serve`: {e}")))?;
     let pid = child.id();
-    std::fs::write(state.join("daemon.pid"), format!("{pid}\n"))?;
+    std::fs::write(state.join(PID_FILE), format!("{pid}\n"))?;
     printer.status(format!(
         "started a ferry daemon for this project (pid {pid}, log {})",
         log_path.display()
@@ -165,11 +275,18 @@ async fn start_daemon(
         {
             return Ok(client);
         }
-        if std::time::Instant::now() > deadline {
+        // `setsid` execs in place: the child exiting is the daemon exiting.
+        let exited = child.try_wait().ok().flatten();
+        if exited.is_some() || std::time::Instant::now() > deadline {
             let tail = std::fs::read_to_string(&log_path).unwrap_or_default();
             let tail: Vec<&str> = tail.lines().rev().take(5).collect();
+            let what = exited.map_or_else(
+                || "did not answer within 30 s".to_owned(),
+                |s| format!("exited ({s})"),
+            );
             return Err(Expected::Failed(format!(
-                "the started daemon did not answer within 30 s; last log lines:\n  {}",
+                "the started daemon {what}; last lines of {}:\n  {}",
+                log_path.display(),
                 tail.into_iter().rev().collect::<Vec<_>>().join("\n  ")
             ))
             .into());
@@ -248,7 +365,7 @@ pub fn deploy(args: &DeployArgs, global: &Global, printer: &Printer) -> anyhow::
     })
 }
 
-/// Polls the status until the rollout ends, printing each change; 0 when promoted.
+/// Follows the rollout live until it ends; 0 when the new revision is fully live.
 async fn follow(
     client: &Client,
     app: &str,
@@ -256,46 +373,50 @@ async fn follow(
     rollout: i64,
     printer: &Printer,
 ) -> anyhow::Result<u8> {
-    let mut last = String::new();
-    loop {
-        let status = match client.status(app, env).await {
-            Ok(s) => s,
-            Err(e) => return daemon_failure(e, printer),
-        };
-        if let Some(r) = status.rollout.filter(|r| r.id == rollout) {
-            if r.summary != last {
-                if printer.json_output() {
-                    printer.event(&serde_json::json!({ "event": "progress", "rollout": r }))?;
-                } else {
-                    printer.line(&r.summary)?;
-                }
-                last = r.summary.clone();
-            }
-            if r.finished {
-                return match r.outcome {
-                    Some(o) if o.is_success() => {
-                        if !printer.json_output() {
-                            printer.line(format!(
-                                "revision {} of {app} is live at {}",
-                                r.revision,
-                                status.urls.join(", ")
-                            ))?;
-                        }
-                        Ok(exit::OK)
-                    }
-                    Some(ferry_rollout::Outcome::RolledBack { reason })
-                    | Some(ferry_rollout::Outcome::Aborted { reason }) => Err(Expected::Failed(
-                        format!("revision {} was rolled back: {reason}", r.revision),
-                    )
-                    .into()),
-                    _ => Err(
-                        Expected::Failed(format!("revision {} did not go live", r.revision)).into(),
-                    ),
-                };
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(300)).await;
+    let ended = match live::follow(client, app, env, Target::Rollout(rollout), printer).await {
+        Ok(ended) => ended?,
+        Err(e) => return daemon_failure(e, printer),
+    };
+    let r = &ended.rollout;
+    let promoted = r.outcome.as_ref().is_some_and(|o| o.is_success());
+    let urls = ended.status.urls.join(", ");
+    result_event(&ended, promoted, printer)?;
+    if promoted {
+        printer.line(format!(
+            "revision {} of {app} ({env}) is live at {urls} ({} s)",
+            r.revision,
+            ended.elapsed.as_secs()
+        ))?;
+        return Ok(exit::OK);
     }
+    Err(Expected::Failed(match &r.outcome {
+        Some(ferry_rollout::Outcome::RolledBack { reason })
+        | Some(ferry_rollout::Outcome::Aborted { reason }) => {
+            format!("revision {} was rolled back: {reason}", r.revision)
+        }
+        _ => format!("revision {} did not go live", r.revision),
+    })
+    .into())
+}
+
+/// The last NDJSON event of a followed rollout (`--output json` only).
+fn result_event(ended: &live::Ended, ok: bool, printer: &Printer) -> anyhow::Result<()> {
+    if !printer.json_output() {
+        return Ok(());
+    }
+    let r = &ended.rollout;
+    printer.event(&serde_json::json!({
+        "event": "result",
+        "ok": ok,
+        "rollout": r.id,
+        "revision": r.revision,
+        "from": r.from,
+        "strategy": r.strategy,
+        "outcome": r.outcome,
+        "stable": ended.status.stable,
+        "urls": ended.status.urls,
+        "elapsed_ms": u64::try_from(ended.elapsed.as_millis()).unwrap_or(u64::MAX),
+    }))
 }
 
 fn print_status(status: &AppStatus, printer: &Printer) -> anyhow::Result<()> {
@@ -326,17 +447,22 @@ fn print_status(status: &AppStatus, printer: &Printer) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn status(args: &DaemonArgs, global: &Global, printer: &Printer) -> anyhow::Result<u8> {
-    let (project, client) = match load_client(args, global, printer)? {
+pub fn status(args: &StatusArgs, global: &Global, printer: &Printer) -> anyhow::Result<u8> {
+    let (project, client) = match load_client(&args.daemon, global, printer)? {
         Ok(pc) => pc,
         Err(code) => return Ok(code),
     };
     let runtime = super::runtime()?;
+    let app = project.spec.app.as_str();
+    let env = project.env_name();
     runtime.block_on(async {
-        match client
-            .status(project.spec.app.as_str(), project.env_name())
-            .await
-        {
+        if args.watch {
+            return match live::watch(&client, app, env, args.timeout, printer).await {
+                Ok(shown) => shown.map(|()| exit::OK),
+                Err(e) => daemon_failure(e, printer),
+            };
+        }
+        match client.status(app, env).await {
             Ok(s) => {
                 print_status(&s, printer)?;
                 Ok(exit::OK)
@@ -384,6 +510,8 @@ pub fn history(args: &DaemonArgs, global: &Global, printer: &Printer) -> anyhow:
 }
 
 /// `promote`, `pause`, `resume`, `abort`, `rollback`: one POST to the running rollout.
+/// `rollback` then follows the rollback live until it is done (unless `--detach`); the
+/// others do with `--wait`.
 pub fn action(
     action: &str,
     args: &PromoteArgs,
@@ -394,25 +522,75 @@ pub fn action(
         Ok(pc) => pc,
         Err(code) => return Ok(code),
     };
+    let app = project.spec.app.as_str();
+    let env = project.env_name();
+    let wait = if action == "rollback" {
+        !args.detach
+    } else {
+        args.wait
+    };
     let runtime = super::runtime()?;
     runtime.block_on(async {
+        // What runs before the action tells which rollout to follow after it.
+        let before = match client.status(app, env).await {
+            Ok(s) => s.rollout,
+            Err(e) => return daemon_failure(e, printer),
+        };
         let body = PromoteRequest {
             full: args.full,
             to: args.to,
         };
-        match client
-            .action(project.spec.app.as_str(), project.env_name(), action, &body)
-            .await
-        {
-            Ok(ack) => {
-                if printer.json_output() {
-                    printer.json(&serde_json::to_value(&ack)?)?;
-                } else {
-                    printer.line(ack.message)?;
-                }
-                Ok(exit::OK)
-            }
-            Err(e) => daemon_failure(e, printer),
+        let ack = match client.action(app, env, action, &body).await {
+            Ok(ack) => ack,
+            Err(e) => return daemon_failure(e, printer),
+        };
+        if printer.json_output() {
+            printer.event(&serde_json::json!({ "event": "accepted", "message": ack.message }))?;
+        } else {
+            printer.line(&ack.message)?;
         }
+        if !wait {
+            return Ok(exit::OK);
+        }
+        let target = match &before {
+            Some(r) if !r.finished => Target::Rollout(r.id),
+            // A rollback with nothing running starts a new rollout.
+            Some(r) => Target::After(Some(r.id)),
+            None => Target::After(None),
+        };
+        let ended = match live::follow(&client, app, env, target, printer).await {
+            Ok(ended) => ended?,
+            Err(e) => return daemon_failure(e, printer),
+        };
+        let r = &ended.rollout;
+        let returned = match target {
+            // The running rollout was sent back or aborted: its end is what was asked.
+            Target::Rollout(_) if action == "rollback" || action == "abort" => r.outcome.is_some(),
+            _ => r.outcome.as_ref().is_some_and(|o| o.is_success()),
+        };
+        result_event(&ended, returned, printer)?;
+        let urls = ended.status.urls.join(", ");
+        let live = ended
+            .status
+            .stable
+            .map_or_else(|| "no revision".to_owned(), |s| format!("revision {s}"));
+        if returned {
+            printer.line(format!(
+                "{live} of {app} ({env}) is live at {urls} ({} s)",
+                ended.elapsed.as_secs()
+            ))?;
+            return Ok(exit::OK);
+        }
+        Err(Expected::Failed(match &r.outcome {
+            Some(ferry_rollout::Outcome::RolledBack { reason })
+            | Some(ferry_rollout::Outcome::Aborted { reason }) => {
+                format!(
+                    "rollout {} ended without going live: {reason} ({live} serves)",
+                    r.id
+                )
+            }
+            _ => format!("rollout {} did not go live ({live} serves)", r.id),
+        })
+        .into())
     })
 }

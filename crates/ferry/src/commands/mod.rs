@@ -7,6 +7,7 @@ mod config;
 mod daemon;
 mod healthcheck;
 mod init;
+mod live;
 mod lock;
 mod logs;
 mod proxy;
@@ -14,7 +15,7 @@ mod render;
 mod run;
 mod secrets;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, ServeCommand};
 use crate::printer::Printer;
 
 /// Runs the command and returns its exit code; errors carry their own code.
@@ -34,7 +35,10 @@ pub fn dispatch(cli: Cli, printer: &Printer) -> anyhow::Result<u8> {
         Command::Lock(command) => lock::run(command, global, printer),
         Command::Secrets(command) => secrets::run(command, global, printer),
         Command::Proxy(args) => proxy::run(args, printer),
-        Command::Serve(args) => daemon::serve(args, global, printer),
+        Command::Serve(args) => match &args.command {
+            Some(ServeCommand::Stop(stop)) => daemon::stop(stop, global, printer),
+            None => daemon::serve(args, global, printer),
+        },
         Command::Deploy(args) => daemon::deploy(args, global, printer),
         Command::Status(args) => daemon::status(args, global, printer),
         Command::History(args) => daemon::history(args, global, printer),

@@ -128,7 +128,9 @@ impl View {
         if let Some(r) = rollout {
             for verdict in &r.analysis {
                 if !self.analysis_seen.contains(verdict) {
-                    self.note(&format!("         {verdict}"), printer)?;
+                    // A verdict is a summary line, then one line per metric.
+                    let indented = verdict.replace('\n', "\n           ");
+                    self.note(&format!("         {indented}"), printer)?;
                     self.analysis_seen.push(verdict.clone());
                 }
             }

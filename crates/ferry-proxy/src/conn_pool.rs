@@ -41,6 +41,11 @@ pub(crate) fn set_thread_slot(i: usize) {
     SLOT.with(|s| s.set(i));
 }
 
+/// The current thread's slot (0 outside the proxy's serving threads).
+pub(crate) fn thread_slot() -> usize {
+    SLOT.with(Cell::get)
+}
+
 /// One connection's sending half.
 #[derive(Debug)]
 pub(crate) enum Sender {
@@ -129,7 +134,7 @@ impl ConnPool {
     }
 
     fn slot(&self) -> std::sync::MutexGuard<'_, Slot> {
-        let i = SLOT.with(Cell::get) % self.slots.len();
+        let i = thread_slot() % self.slots.len();
         self.slots[i].lock().unwrap_or_else(|e| e.into_inner())
     }
 

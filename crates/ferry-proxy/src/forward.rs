@@ -46,8 +46,8 @@ pub(crate) fn plain(status: StatusCode, msg: &str) -> Response<ProxyBody> {
     r
 }
 
-/// The request's host, lowercase and without port.
-fn request_host(req: &Request<Incoming>) -> String {
+/// The request's host, lowercase and without port (borrowed when already lowercase).
+fn request_host(req: &Request<Incoming>) -> std::borrow::Cow<'_, str> {
     let raw = req
         .uri()
         .host()
@@ -62,7 +62,11 @@ fn request_host(req: &Request<Incoming>) -> String {
     } else {
         raw.rsplit_once(':').map_or(raw, |(h, _)| h)
     };
-    without_port.to_ascii_lowercase()
+    if without_port.bytes().any(|b| b.is_ascii_uppercase()) {
+        std::borrow::Cow::Owned(without_port.to_ascii_lowercase())
+    } else {
+        std::borrow::Cow::Borrowed(without_port)
+    }
 }
 
 fn is_upgrade(headers: &HeaderMap) -> bool {
@@ -113,12 +117,44 @@ fn random_u64() -> u64 {
         .finish()
 }
 
+/// `PREFIX-N` in hex: a random prefix per serving thread and a counter, so ids
+/// are unique without a shared counter.
 fn request_id() -> HeaderValue {
-    static PREFIX: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let prefix = *PREFIX.get_or_init(random_u64);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    HeaderValue::from_str(&format!("{prefix:016x}-{n:x}")).expect("hex is a valid header value")
+    thread_local! {
+        static NEXT: std::cell::Cell<(u64, u64)> = std::cell::Cell::new((random_u64(), 0));
+    }
+    let (prefix, n) = NEXT.with(|c| {
+        let (p, n) = c.get();
+        c.set((p, n.wrapping_add(1)));
+        (p, n)
+    });
+    let mut buf = [0u8; 33];
+    hex_into(&mut buf[..16], prefix);
+    buf[16] = b'-';
+    hex_into(&mut buf[17..], n);
+    HeaderValue::from_bytes(&buf).expect("hex is a valid header value")
+}
+
+/// Writes `v` as lowercase hex, zero-padded to the slice's length (at most 16).
+fn hex_into(out: &mut [u8], mut v: u64) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for b in out.iter_mut().rev() {
+        *b = HEX[(v & 0xf) as usize];
+        v >>= 4;
+    }
+}
+
+/// `x-forwarded-for` with the client appended, built in one buffer.
+fn forwarded_for(prev: Option<&HeaderValue>, ip: std::net::IpAddr) -> Option<HeaderValue> {
+    use std::io::Write;
+    let prev = prev.map(HeaderValue::as_bytes).filter(|p| !p.is_empty());
+    let mut buf = Vec::with_capacity(prev.map_or(0, |p| p.len() + 2) + 39);
+    if let Some(p) = prev {
+        buf.extend_from_slice(p);
+        buf.extend_from_slice(b", ");
+    }
+    write!(buf, "{ip}").ok()?;
+    HeaderValue::from_maybe_shared(bytes::Bytes::from(buf)).ok()
 }
 
 /// Counts something in progress in an atomic until dropped.
@@ -258,12 +294,7 @@ async fn proxy(shared: &Shared, conn: ConnInfo, mut req: Request<Incoming>) -> R
     {
         headers.insert(header::HOST, v);
     }
-    let peer_ip = conn.peer.ip().to_string();
-    let xff = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
-        Some(prev) => format!("{prev}, {peer_ip}"),
-        None => peer_ip,
-    };
-    if let Ok(v) = HeaderValue::from_str(&xff) {
+    if let Some(v) = forwarded_for(headers.get(&X_FORWARDED_FOR), conn.peer.ip()) {
         headers.insert(X_FORWARDED_FOR.clone(), v);
     }
     headers.insert(
@@ -516,6 +547,32 @@ mod tests {
         strip_hop_by_hop(&mut h, false);
         assert_eq!(h.len(), 1, "{h:?}");
         assert!(h.contains_key("x-kept"));
+    }
+
+    #[test]
+    fn forwarded_for_appends_the_client() {
+        let ip: std::net::IpAddr = "192.0.2.7".parse().unwrap();
+        assert_eq!(forwarded_for(None, ip).unwrap(), "192.0.2.7");
+        let prev = HeaderValue::from_static("10.0.0.1");
+        assert_eq!(
+            forwarded_for(Some(&prev), ip).unwrap(),
+            "10.0.0.1, 192.0.2.7"
+        );
+        let v6: std::net::IpAddr = "2001:db8::1".parse().unwrap();
+        assert_eq!(forwarded_for(None, v6).unwrap(), "2001:db8::1");
+    }
+
+    #[test]
+    fn request_ids_are_unique_hex() {
+        let a = request_id();
+        let b = request_id();
+        assert_ne!(a, b);
+        let s = a.to_str().unwrap();
+        assert_eq!(s.len(), 33);
+        assert!(s.chars().all(|c| c.is_ascii_hexdigit() || c == '-'), "{s}");
+        let mut buf = [0u8; 4];
+        hex_into(&mut buf, 0xab);
+        assert_eq!(&buf, b"00ab");
     }
 
     #[test]

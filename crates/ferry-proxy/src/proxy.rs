@@ -411,12 +411,13 @@ async fn accept_loop(
         let shared = Arc::clone(&shared);
         let proto = Arc::clone(&proto);
         let cfg = cfg.clone();
-        tokio::spawn(async move {
+        let fut = async move {
             connection(&shared, &proto, &cfg, stream, peer).await;
             if shared.connections.fetch_sub(1, Ordering::AcqRel) == 1 {
                 shared.connections_done.notify_waiters();
             }
-        });
+        };
+        tokio::spawn(fut);
     }
 }
 
@@ -434,7 +435,17 @@ async fn connection(
             return;
         };
         let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
-        serve_io(shared, proto, cfg, tls, ConnInfo { peer, tls: true }, h2).await;
+        // Boxed: the TLS state is large, and an inline one would size every
+        // plain connection's task after it too.
+        Box::pin(serve_io(
+            shared,
+            proto,
+            cfg,
+            tls,
+            ConnInfo { peer, tls: true },
+            h2,
+        ))
+        .await;
     } else {
         // Nothing is allocated for a connection until its client sends something;
         // a client that opens with the HTTP/2 preface speaks h2c (prior knowledge).
@@ -497,8 +508,7 @@ async fn serve_io<I>(
     });
     macro_rules! drive {
         ($conn:expr) => {{
-            let conn = $conn;
-            tokio::pin!(conn);
+            let mut conn = $conn;
             tokio::select! {
                 r = conn.as_mut() => { let _ = r; }
                 _ = stopped(&mut stop) => {
@@ -509,9 +519,12 @@ async fn serve_io<I>(
         }};
     }
     if h2 {
-        drive!(proto.http2.serve_connection(io, svc));
+        // Boxed for the same reason: HTTP/1.1 connections stay small.
+        drive!(Box::pin(proto.http2.serve_connection(io, svc)));
     } else {
-        drive!(proto.http1.serve_connection(io, svc).with_upgrades());
+        let conn = proto.http1.serve_connection(io, svc).with_upgrades();
+        tokio::pin!(conn);
+        drive!(conn);
     }
 }
 

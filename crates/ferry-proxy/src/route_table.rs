@@ -143,7 +143,7 @@ impl RouteTable {
                     registry
                         .stats
                         .entry((name.clone(), pc.revision.clone()))
-                        .or_default(),
+                        .or_insert_with(|| Arc::new(RevisionStats::new(settings.threads + 1))),
                 );
                 pools.push(Pool {
                     revision: pc.revision.clone(),
@@ -421,6 +421,10 @@ impl Service {
                 .filter(|b| usable(b))
                 .max_by_key(|b| stable_hash(&[&key, b.addr.to_string().as_bytes()]))
                 .cloned();
+        }
+        if n == 1 && self.slow_start.is_none() {
+            // One backend: no turn to take (and no shared counter to bump).
+            return p.backends.first().filter(|b| usable(b)).cloned();
         }
         let start = p.rr.fetch_add(1, Ordering::Relaxed);
         let in_turn = (0..n).map(|k| &p.backends[(start + k) % n]);

@@ -7,6 +7,8 @@
 # Needs the Debian packages nginx, haproxy and wrk. Everything is bounded:
 # ROUNDS × 4 targets × DURATION of load, on 127.0.0.1 only.
 #   ROUNDS=3 DURATION=10s CONNS=64 THREADS=2 bench/proxy/run.sh
+# FERRY_BEFORE_BIN=/path/to/an/older/build/of/examples/proxy adds that build as the
+# target `ferry_before` (same config), for before/after figures in one run.
 set -euo pipefail
 
 ROUNDS=${ROUNDS:-3}
@@ -109,8 +111,13 @@ weight = 100
 backends = ["127.0.0.1:$BACKEND_PORT"]
 CONF
 "$FERRY_BIN" "$WORK/ferry.toml" & FERRY_PID=$!; PIDS+=($FERRY_PID)
+FERRY_BEFORE_PORT=18085
+if [[ -n ${FERRY_BEFORE_BIN:-} ]]; then
+  sed "s/127.0.0.1:$FERRY_PORT/127.0.0.1:$FERRY_BEFORE_PORT/" "$WORK/ferry.toml" > "$WORK/ferry-before.toml"
+  "$FERRY_BEFORE_BIN" "$WORK/ferry-before.toml" & FERRY_BEFORE_PID=$!; PIDS+=($FERRY_BEFORE_PID)
+fi
 
-for port in $BACKEND_PORT $NGINX_PORT $HAPROXY_PORT $FERRY_PORT; do
+for port in $BACKEND_PORT $NGINX_PORT $HAPROXY_PORT $FERRY_PORT ${FERRY_BEFORE_BIN:+$FERRY_BEFORE_PORT}; do
   for _ in $(seq 1 100); do
     curl -fsS "http://127.0.0.1:$port/" >/dev/null 2>&1 && break
     sleep 0.1
@@ -133,6 +140,10 @@ TICKS=$(getconf CLK_TCK)
 declare -A PROXY_PID=([direct]="" [nginx]=$NGINX_PID [haproxy]=$HAPROXY_PID [ferry]=$FERRY_PID)
 declare -A PORT=([direct]=$BACKEND_PORT [nginx]=$NGINX_PORT [haproxy]=$HAPROXY_PORT [ferry]=$FERRY_PORT)
 TARGETS=(direct nginx haproxy ferry)
+if [[ -n ${FERRY_BEFORE_BIN:-} ]]; then
+  PROXY_PID[ferry_before]=$FERRY_BEFORE_PID; PORT[ferry_before]=$FERRY_BEFORE_PORT
+  TARGETS+=(ferry_before)
+fi
 RESULTS="$WORK/results.tsv"
 : > "$RESULTS"
 
@@ -170,7 +181,8 @@ rss_kib() {
 }
 MEMORY="$WORK/memory.tsv"
 : > "$MEMORY"
-for t in nginx haproxy ferry; do
+for t in "${TARGETS[@]}"; do
+  [[ $t == direct ]] && continue
   pid=${PROXY_PID[$t]}
   before=$(rss_kib "$pid")
   python3 - "${PORT[$t]}" "$IDLE_CONNS" "$WORK/hold.$t" <<'HOLD' &
@@ -219,7 +231,7 @@ print("| target | req/s | p50 µs | p99 µs | proxy CPU µs/req | req/s vs direc
 print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 n = med.get("nginx")
 d = med.get("direct")
-for t in ["direct", "nginx", "haproxy", "ferry"]:
+for t in ["direct", "nginx", "haproxy", "ferry", "ferry_before"]:
     m = med.get(t)
     if not m:
         continue

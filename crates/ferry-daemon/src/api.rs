@@ -96,9 +96,7 @@ async fn auth(State(api): State<Arc<Api>>, request: Request, next: Next) -> Resp
 }
 
 async fn health() -> Json<Ack> {
-    Json(Ack {
-        message: "ok".to_owned(),
-    })
+    Json(Ack::message("ok"))
 }
 
 fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -258,8 +256,18 @@ async fn start_rollout_locked(
         .as_ref()
         .and_then(|s| s.rev.as_str().parse::<i64>().ok());
     let plan = match crate::plan::plan(&req.env, &spec, stable, new) {
-        // A rollback is a fast track: no pauses, analyses or smoke checks.
-        Ok(plan) if rollback_to.is_some() => plan.into_fast_track(),
+        // A rollback is a fast track: no pauses, analyses or smoke checks; when the
+        // target's replicas still run (kept warm), one switch to them.
+        Ok(plan) if rollback_to.is_some() => {
+            let mut plan = plan.into_fast_track();
+            plan.new_running = crate::warm::take_for_rollback(
+                shared,
+                &req.app,
+                &req.env,
+                &revision.number.to_string(),
+            );
+            plan
+        }
         Ok(plan) => plan,
         Err(e) if rollback_to.is_some() => {
             return Err(ApiError::new(StatusCode::BAD_REQUEST, e.to_string()));
@@ -399,6 +407,7 @@ async fn status(
             p95_us: r.latency_p95_us,
         })
         .collect();
+    let warm = crate::warm::list(shared, &app, &env);
     Ok(Json(AppStatus {
         app,
         env,
@@ -408,6 +417,7 @@ async fn status(
         rollout,
         version,
         traffic,
+        warm,
     }))
 }
 
@@ -443,9 +453,10 @@ async fn action(
             ));
         }
     };
-    let tx = lock(&api.shared.apps)
+    let (tx, running) = lock(&api.shared.apps)
         .get(&(app.clone(), env.clone()))
-        .and_then(|e| e.events.clone());
+        .map(|e| (e.events.clone(), e.status.as_ref().map(|s| (s.id, s.from))))
+        .unwrap_or_default();
     let Some(tx) = tx else {
         if action == "rollback" {
             return rollback_finished(&api, &app, &env, body.to).await.map(Json);
@@ -463,9 +474,12 @@ async fn action(
     }
     tx.send(event)
         .map_err(|_| ApiError::new(StatusCode::CONFLICT, "the rollout has just ended"))?;
-    Ok(Json(Ack {
-        message: format!("{action} sent to the rollout of {app}/{env}"),
-    }))
+    let mut ack = Ack::message(format!("{action} sent to the rollout of {app}/{env}"));
+    ack.rollout = running.map(|(id, _)| id);
+    if action == "rollback" {
+        ack.revision = running.and_then(|(_, from)| from);
+    }
+    Ok(Json(ack))
 }
 
 /// `ferry rollback [--to REV]` with no rollout running: a fast-track rollout back to an
@@ -541,12 +555,24 @@ async fn rollback_finished(
         entry.events = Some(tx.clone());
         entry.pools.clone()
     };
+    let warm_before = lock(&api.shared.apps)
+        .get(&key)
+        .is_some_and(|e| e.warm.contains_key(&target.number.to_string()));
     match start_rollout(api, &req, spec, pools, tx, rx, Some(target.number)).await {
         Ok(accepted) => Ok(Ack {
             message: format!(
-                "rolling back {app}/{env} to revision {} (rollout {})",
-                accepted.revision, accepted.rollout
+                "rolling back {app}/{env} to revision {} (rollout {}){}",
+                accepted.revision,
+                accepted.rollout,
+                if warm_before {
+                    ": its replicas are warm, switching traffic now"
+                } else {
+                    ": starting its replicas"
+                }
             ),
+            rollout: Some(accepted.rollout),
+            revision: Some(accepted.revision),
+            warm: Some(warm_before),
         }),
         Err(e) => {
             if let Some(entry) = lock(&api.shared.apps).get_mut(&key) {

@@ -40,6 +40,8 @@ pub(crate) struct AppState {
     pub pools: Arc<Mutex<Pools>>,
     /// Counts the changes of `status`: long-polling clients wait on it (`?since=`).
     pub changes: tokio::sync::watch::Sender<u64>,
+    /// Revisions kept warm after a promotion, by revision name (see [`crate::warm`]).
+    pub warm: BTreeMap<String, crate::warm::Warm>,
 }
 
 impl AppState {
@@ -234,6 +236,9 @@ impl Rollout {
             for command in commands {
                 if let Some(outcome) = self.execute(command, state).await {
                     self.finish(&outcome, &state_json, state).await;
+                    if outcome.is_success() {
+                        self.after_promotion(state);
+                    }
                     let (event, reason) = match &outcome {
                         Outcome::Promoted if self.rollback => {
                             (ferry_spec::NotifyEvent::RollbackSucceeded, None)
@@ -299,6 +304,34 @@ impl Rollout {
             .or_default()
             .events = None;
         false
+    }
+
+    /// The old revision stays warm for the plan's window (the engine left it running),
+    /// and images of revisions older than the retained ones are pruned.
+    fn after_promotion(&self, state: &State) {
+        let plan = state.plan();
+        let window = plan.warm_window();
+        if let Some(stable) = &plan.stable
+            && stable.replicas > 0
+            && !window.is_zero()
+        {
+            let web = self.spec.web.clone().unwrap_or_default();
+            crate::warm::keep(
+                &self.shared,
+                self.app(),
+                &self.env,
+                stable.rev.as_str(),
+                window,
+                (web.drain_timeout.as_std(), web.stop_timeout.as_std()),
+            );
+        }
+        tokio::spawn(crate::retention::prune(
+            self.shared.clone(),
+            self.app().to_owned(),
+            self.env.clone(),
+            self.spec.strategy.retain_images,
+            self.id,
+        ));
     }
 
     /// Queues `event` for the spec's webhooks subscribed to it.

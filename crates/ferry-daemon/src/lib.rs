@@ -14,8 +14,10 @@ mod plan;
 pub mod protocol;
 mod recovery;
 mod replica;
+mod retention;
 mod secret;
 pub mod token;
+mod warm;
 
 pub use secret::SECRET_KEY_FILE;
 

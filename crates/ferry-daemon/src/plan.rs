@@ -72,7 +72,8 @@ pub fn plan(
             Strategy::Canary { steps: out }
         }
     };
-    let plan = Plan::new(spec.app.as_str(), env, stable, new, replicas, strategy);
+    let mut plan = Plan::new(spec.app.as_str(), env, stable, new, replicas, strategy);
+    plan.keep_warm = spec.strategy.keep_warm.as_std();
     plan.validate().map_err(bad)?;
     Ok(plan)
 }

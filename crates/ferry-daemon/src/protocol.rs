@@ -57,6 +57,10 @@ pub struct AppStatus {
     /// What the proxy has served per revision of the app since each revision appeared.
     #[serde(default)]
     pub traffic: Vec<RevisionTraffic>,
+    /// Earlier revisions still running out of traffic after a promotion, so
+    /// `ferry rollback` to them is an instant switch.
+    #[serde(default)]
+    pub warm: Vec<WarmRevision>,
 }
 
 /// The proxy's counters for one revision (cumulative: rates are differences over time).
@@ -70,6 +74,17 @@ pub struct RevisionTraffic {
     pub errors: u64,
     /// 95th percentile time to response headers, in microseconds.
     pub p95_us: u64,
+}
+
+/// A revision kept warm.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WarmRevision {
+    /// Its number.
+    pub revision: i64,
+    /// How many of its replicas run (out of traffic).
+    pub replicas: usize,
+    /// When they are stopped (RFC 3339, UTC).
+    pub until: String,
 }
 
 /// A rollout as `ferry status` shows it.
@@ -129,4 +144,27 @@ pub struct ErrorBody {
 pub struct Ack {
     /// What the daemon did.
     pub message: String,
+    /// The rollout the action concerns (rollback: the rollout that was rolled back, or
+    /// the new rollout back to an earlier revision), to follow it in the status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<i64>,
+    /// rollback: the revision traffic goes back to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<i64>,
+    /// rollback: whether that revision's replicas were still running (warm), so traffic
+    /// switches at once without starting any container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warm: Option<bool>,
+}
+
+impl Ack {
+    /// An acknowledgement with only a message.
+    pub fn message(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            rollout: None,
+            revision: None,
+            warm: None,
+        }
+    }
 }

@@ -477,6 +477,8 @@ pub struct ContainerInfo {
     pub name: String,
     /// Image reference it was created from.
     pub image: String,
+    /// The id (`sha256:...`) of the image it runs.
+    pub image_id: String,
     /// Labels.
     pub labels: BTreeMap<String, String>,
     /// `running`, `exited`, ...
@@ -631,6 +633,7 @@ impl Engine {
                     .map(|n| n.trim_start_matches('/').to_owned())
                     .unwrap_or_default(),
                 image: c.image.unwrap_or_default(),
+                image_id: c.image_id.unwrap_or_default(),
                 labels: c.labels.unwrap_or_default().into_iter().collect(),
                 state: c.state.map(|s| s.to_string()).unwrap_or_default(),
                 status: c.status.unwrap_or_default(),

@@ -43,6 +43,18 @@ pub struct Plan {
     /// the rollout is rolled back: a circuit breaker instead of endless restarts. Each
     /// failed replica is replaced while the limit is not reached.
     pub max_failed_replicas: u32,
+    /// Rolling and canary: how long the old revision stays up, out of traffic, once the
+    /// new one is promoted, so a rollback is an instant switch. Zero (the default) stops
+    /// it at once; rolling with a window keeps every old replica running (traffic still
+    /// moves batch by batch), so the update needs room for both sets, as blue-green does.
+    /// Blue-green uses its own `scale_down_delay`.
+    #[serde(default)]
+    pub keep_warm: Duration,
+    /// Healthy replicas of the new revision that already run and are routed (out of
+    /// traffic): a rollback to a revision kept warm. No replica is started for them, so a
+    /// warm rollback is a single switch.
+    #[serde(default)]
+    pub new_running: u32,
 }
 
 /// How traffic moves from the stable revision to the new one.
@@ -185,7 +197,27 @@ impl Plan {
             background_analysis: None,
             progress_deadline: Duration::from_secs(600),
             max_failed_replicas: 0,
+            keep_warm: Duration::ZERO,
+            new_running: 0,
         }
+    }
+
+    /// How long the old revision stays warm after promotion: blue-green's
+    /// `scale_down_delay`, otherwise `keep_warm`. The rollout ends when the new revision
+    /// is promoted; the daemon stops the old one when this window ends.
+    pub fn warm_window(&self) -> Duration {
+        match &self.strategy {
+            Strategy::BlueGreen {
+                scale_down_delay, ..
+            } => *scale_down_delay,
+            _ => self.keep_warm,
+        }
+    }
+
+    /// Whether the new revision's replicas all run already (a warm rollback): the
+    /// rollout is the promotion tail alone, one switch.
+    pub fn new_is_warm(&self) -> bool {
+        self.new_running >= self.replicas
     }
 
     /// Checks the plan as a whole: every problem a user can fix in ferry.toml.

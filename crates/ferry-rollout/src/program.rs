@@ -38,8 +38,6 @@ pub(crate) enum Action {
     AwaitPromotion,
     /// Record the new revision as the stable one.
     MarkStable,
-    /// Keep the old revision warm for a while (blue-green `scale_down_delay`).
-    Hold { duration: Duration },
 }
 
 impl Action {
@@ -57,9 +55,6 @@ impl Action {
             Action::Pause { duration } => format!("pause {}", human_duration(*duration)),
             Action::AwaitPromotion => "pause until promoted".to_owned(),
             Action::MarkStable => "mark stable".to_owned(),
-            Action::Hold { duration } => {
-                format!("keep old revision warm {}", human_duration(*duration))
-            }
         }
     }
 
@@ -106,7 +101,10 @@ pub(crate) fn compile(plan: &Plan) -> Result<Program, Error> {
     let r = plan.replicas;
     let mut actions = Vec::new();
     let blue_green = matches!(plan.strategy, Strategy::BlueGreen { .. });
-    if let Some(stable) = &plan.stable {
+    let warm = !plan.warm_window().is_zero();
+    // A warm rollback target needs no steps: its replicas serve once switched to.
+    let stable = plan.stable.as_ref().filter(|_| !plan.new_is_warm());
+    if let Some(stable) = stable {
         match &plan.strategy {
             Strategy::Rolling {
                 max_surge,
@@ -114,6 +112,10 @@ pub(crate) fn compile(plan: &Plan) -> Result<Program, Error> {
             } => {
                 let (surge, unavailable) = plan.rolling_budgets(*max_surge, *max_unavailable)?;
                 rolling_batches(r, stable.replicas, surge, unavailable, &mut actions);
+                if warm {
+                    // Old replicas leave traffic batch by batch but keep running.
+                    actions.retain(|a| !matches!(a, Action::ScaleStable { .. }));
+                }
             }
             Strategy::BlueGreen {
                 smoke_checks,
@@ -178,19 +180,13 @@ pub(crate) fn compile(plan: &Plan) -> Result<Program, Error> {
         });
     }
     actions.push(Action::MarkStable);
-    if let Some(stable) = &plan.stable {
-        if let Strategy::BlueGreen {
-            scale_down_delay, ..
-        } = &plan.strategy
-            && !scale_down_delay.is_zero()
-        {
-            actions.push(Action::Hold {
-                duration: *scale_down_delay,
-            });
-        }
-        if stable.replicas > 0 {
-            actions.push(Action::ScaleStable { total: 0 });
-        }
+    // With a warm window the old revision stays up after the rollout: the daemon stops
+    // it when the window ends (or switches back to it on `ferry rollback`).
+    if let Some(stable) = &plan.stable
+        && stable.replicas > 0
+        && !warm
+    {
+        actions.push(Action::ScaleStable { total: 0 });
     }
     Ok(Program { actions, tail })
 }

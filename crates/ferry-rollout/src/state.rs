@@ -274,6 +274,12 @@ impl State {
             untracked: plan.stable.as_ref().map_or(0, |s| s.replicas),
             ..Pool::default()
         };
+        // A warm rollback target's replicas run already: known by count, like stable's.
+        let new_pool = Pool {
+            target: plan.new_running,
+            untracked: plan.new_running,
+            ..Pool::default()
+        };
         Ok(Self {
             plan,
             program,
@@ -286,7 +292,7 @@ impl State {
             next_run: 1,
             pause: None,
             weights: Weights::all_stable(),
-            new_pool: Pool::default(),
+            new_pool,
             stable_pool,
             failed: BTreeSet::new(),
             deadline: None,
@@ -646,7 +652,7 @@ impl State {
                     step: Some(self.cursor),
                 });
             }
-            Action::Pause { duration } | Action::Hold { duration } => {
+            Action::Pause { duration } => {
                 out.push(Command::ScheduleWake {
                     at: now.after(*duration),
                 });
@@ -670,7 +676,7 @@ impl State {
             Action::Smoke | Action::Analysis { .. } | Action::AwaitPromotion => {
                 self.step_done.is_some()
             }
-            Action::Pause { duration } | Action::Hold { duration } => {
+            Action::Pause { duration } => {
                 self.step_done.is_some()
                     || self.entered_at.is_some_and(|at| now >= at.after(*duration))
             }
@@ -695,6 +701,20 @@ impl State {
             ),
             out,
         );
+        let window = self.plan.warm_window();
+        if let (Some(stable), false) = (&self.plan.stable, window.is_zero())
+            && stable.replicas > 0
+        {
+            Self::record(
+                format!(
+                    "revision {} stays up out of traffic for {}: `ferry rollback` switches \
+                     back to it at once",
+                    stable.rev,
+                    human_duration(window)
+                ),
+                out,
+            );
+        }
         out.push(Command::Finish {
             outcome: Outcome::Promoted,
         });
@@ -1237,7 +1257,6 @@ impl State {
                         | Action::AwaitPromotion
                         | Action::Analysis { .. }
                         | Action::Smoke
-                        | Action::Hold { .. }
                 )
             );
         if skippable {
@@ -1498,7 +1517,7 @@ impl State {
                                 });
                             }
                         }
-                        Some(Action::Pause { duration } | Action::Hold { duration }) => {
+                        Some(Action::Pause { duration }) => {
                             out.push(Command::ScheduleWake {
                                 at: entered.after(*duration),
                             });
@@ -1538,7 +1557,8 @@ impl State {
                     weights: Weights::all_canary(),
                 });
                 out.push(Command::MarkStable { rev: new });
-                if let Some(stable) = &stable {
+                // A warm old revision is the daemon's to stop when its window ends.
+                if let Some(stable) = stable.filter(|_| self.plan.warm_window().is_zero()) {
                     out.push(Command::StopReplicas {
                         rev: stable.rev.clone(),
                         which: Stop::All,

@@ -98,13 +98,17 @@ fn arb_plan() -> impl Strategy<Value = Plan> {
         1u32..6,
         0u32..3,
         prop::option::of(arb_analysis()),
+        prop_oneof![Just(0u64), Just(60)],
     )
-        .prop_map(|(strategy, stable, replicas, max_failed, background)| {
-            let mut p = plan(strategy, stable, replicas);
-            p.max_failed_replicas = max_failed;
-            p.background_analysis = background;
-            p
-        })
+        .prop_map(
+            |(strategy, stable, replicas, max_failed, background, warm)| {
+                let mut p = plan(strategy, stable, replicas);
+                p.max_failed_replicas = max_failed;
+                p.background_analysis = background;
+                p.keep_warm = Duration::from_secs(warm);
+                p
+            },
+        )
 }
 
 fn arb_id() -> impl Strategy<Value = ReplicaId> {
@@ -246,9 +250,11 @@ proptest! {
         let replicas = plan.replicas as usize;
         let surge_bound = match plan.strategy {
             ferry_rollout::Strategy::Rolling { max_surge: Budget::Count(s), .. }
-                if stable == replicas => Some(replicas + s as usize),
+                if stable == replicas && plan.keep_warm.is_zero() => Some(replicas + s as usize),
             _ => None,
         };
+        // The old revision stays up after promotion when the plan keeps it warm.
+        let warm_after = if plan.warm_window().is_zero() { 0 } else { stable };
         let mut sim = Sim::new(plan);
         sim.crashes_left = crashes_left;
         sim.smoke = Some(if smoke_ok { Ok(()) } else { Err("GET /: 503".to_owned()) });
@@ -283,7 +289,7 @@ proptest! {
         match sim.outcome.clone() {
             Some(Outcome::Promoted) => {
                 prop_assert_eq!(sim.live_count("v2"), replicas);
-                prop_assert_eq!(sim.live_count("v1"), 0);
+                prop_assert_eq!(sim.live_count("v1"), warm_after);
                 prop_assert_eq!(sim.state.weights(), Weights::all_canary());
             }
             Some(_) => {

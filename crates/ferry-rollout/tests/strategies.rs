@@ -171,7 +171,7 @@ fn a_full_promote_cannot_break_rolling_budgets() {
 #[test]
 fn blue_green_switches_at_once_and_keeps_the_old_revision_warm() {
     let mut sim = Sim::new(plan(blue_green(true), 2, 2));
-    sim.start();
+    let cmds = sim.start();
     assert!(sim.log.contains(&Command::SwitchTraffic { to: rev("v2") }));
     assert!(
         sim.log
@@ -185,15 +185,105 @@ fn blue_green_switches_at_once_and_keeps_the_old_revision_warm() {
             .all(|w| w.canary() == Weight::FULL || w.canary() == Weight::ZERO)
     );
     assert_eq!(sim.state.weights(), Weights::all_canary());
-    assert_eq!(sim.live_count("v1"), 2, "old revision kept warm");
-    assert!(matches!(sim.state.phase(), Phase::Promoting { .. }));
-    assert_eq!(sim.outcome, None);
-
-    sim.advance(299_000);
-    assert_eq!(sim.live_count("v1"), 2);
-    sim.advance(1_000);
-    assert_eq!(sim.live_count("v1"), 0);
+    // The rollout ends at the switch; the old set stays up for the daemon to stop when
+    // scale_down_delay ends (or to switch back to on `ferry rollback`).
     assert_eq!(sim.outcome, Some(Outcome::Promoted));
+    assert_eq!(sim.state.phase(), Phase::Completed);
+    assert_eq!(sim.live_count("v1"), 2, "old revision kept warm");
+    assert_eq!(sim.state.replicas().stable_healthy, 2);
+    assert!(
+        texts(&cmds)
+            .iter()
+            .any(|t| t.contains("v1 stays up out of traffic for 5m")),
+        "{cmds:?}"
+    );
+    assert!(
+        !sim.log
+            .iter()
+            .any(|c| matches!(c, Command::StopReplicas { rev: r, .. } if *r == rev("v1")))
+    );
+}
+
+#[test]
+fn blue_green_without_scale_down_delay_stops_the_old_set_at_once() {
+    let Strategy::BlueGreen {
+        smoke_checks,
+        auto_promote,
+        ..
+    } = blue_green(true)
+    else {
+        unreachable!()
+    };
+    let strategy = Strategy::BlueGreen {
+        smoke_checks,
+        auto_promote,
+        scale_down_delay: Duration::ZERO,
+        pre_promotion_analysis: None,
+        post_promotion_analysis: None,
+    };
+    let mut sim = Sim::new(plan(strategy, 2, 2));
+    sim.start();
+    assert_eq!(sim.outcome, Some(Outcome::Promoted));
+    assert_eq!(sim.live_count("v1"), 0);
+}
+
+#[test]
+fn rolling_and_canary_keep_the_old_revision_warm_when_asked() {
+    let mut p = plan(rolling(1, 0), 3, 3);
+    p.keep_warm = Duration::from_secs(120);
+    let mut sim = Sim::new(p);
+    sim.start();
+    assert_eq!(sim.outcome, Some(Outcome::Promoted));
+    assert_eq!(sim.live_count("v1"), 3, "no old replica stopped");
+    assert_eq!(sim.live_count("v2"), 3);
+    // Traffic still moved batch by batch.
+    let canary: Vec<u8> = sim
+        .weights_seen
+        .iter()
+        .map(|w| w.canary().percent())
+        .collect();
+    assert_eq!(canary, vec![25, 50, 75, 100], "{canary:?}");
+
+    let mut p = plan(standard_canary(), 2, 2);
+    p.keep_warm = Duration::from_secs(120);
+    let mut sim = Sim::new(p.into_fast_track());
+    sim.start();
+    assert_eq!(sim.outcome, Some(Outcome::Promoted));
+    assert_eq!(sim.live_count("v1"), 2);
+
+    // Without a window the old replicas are gone at the end, as before.
+    let mut sim = Sim::new(plan(rolling(1, 0), 3, 3));
+    sim.start();
+    assert_eq!(sim.live_count("v1"), 0);
+}
+
+#[test]
+fn rollback_to_a_warm_revision_is_one_switch_and_starts_nothing() {
+    for strategy in [blue_green(true), rolling(1, 0), standard_canary()] {
+        // v2 is the warm earlier revision, v1 the live one.
+        let mut p = plan(strategy.clone(), 2, 2).into_fast_track();
+        p.new_running = 2;
+        let mut sim = Sim::new(p);
+        sim.live.insert(
+            rev("v2"),
+            vec![
+                ReplicaId::new("v2-warm0").unwrap(),
+                ReplicaId::new("v2-warm1").unwrap(),
+            ],
+        );
+        let cmds = sim.start();
+        assert!(starts(&cmds).is_empty(), "{strategy:?}: {cmds:?}");
+        assert_eq!(sim.outcome, Some(Outcome::Promoted), "{strategy:?}");
+        assert_eq!(sim.state.weights(), Weights::all_canary());
+        assert!(cmds.contains(&Command::MarkStable { rev: rev("v2") }));
+        // Every traffic change is a full switch: no intermediate split.
+        assert!(
+            sim.weights_seen.iter().all(|w| w.canary() == Weight::FULL),
+            "{strategy:?}: {:?}",
+            sim.weights_seen
+        );
+        assert_eq!(sim.live_count("v2"), 2);
+    }
 }
 
 #[test]
@@ -252,27 +342,6 @@ fn blue_green_smoke_failure_rolls_back_before_any_switch() {
     assert!(reason_of(&sim).contains("smoke check failed: GET /healthz: expected 200, got 503"));
     assert_eq!(sim.live_count("v2"), 0);
     assert_eq!(sim.live_count("v1"), 2);
-}
-
-#[test]
-fn blue_green_rollback_while_warm_is_instant() {
-    let mut sim = Sim::new(plan(blue_green(true), 2, 2));
-    sim.start();
-    sim.advance(60_000);
-    let cmds = sim.run(Event::Rollback {
-        to: Some(rev("v1")),
-    });
-    assert_traffic_back_first(&cmds);
-    assert!(starts(&cmds).is_empty(), "no start needed: v1 is warm");
-    assert!(cmds.contains(&Command::MarkStable { rev: rev("v1") }));
-    assert_eq!(sim.live_count("v1"), 2);
-    assert_eq!(sim.live_count("v2"), 0);
-    assert_eq!(
-        sim.outcome,
-        Some(Outcome::RolledBack {
-            reason: "rollback requested by user".to_owned()
-        })
-    );
 }
 
 #[test]
@@ -697,13 +766,14 @@ fn a_late_replica_after_rollback_is_stopped_not_kept() {
 }
 
 #[test]
-fn abort_after_promotion_is_refused_but_rollback_while_warm_works() {
+fn abort_and_rollback_after_promotion_change_nothing() {
     let mut sim = Sim::new(plan(blue_green(true), 2, 2));
     sim.start();
     let cmds = sim.run(Event::Abort);
-    assert!(texts(&cmds)[0].contains("already promoted"));
-    sim.run(Event::Rollback { to: None });
-    assert!(matches!(sim.state.phase(), Phase::RolledBack { .. }));
+    assert!(texts(&cmds)[0].contains("the rollout is over"), "{cmds:?}");
+    let cmds = sim.run(Event::Rollback { to: None });
+    assert!(texts(&cmds)[0].contains("start a new rollout"), "{cmds:?}");
+    assert_eq!(sim.state.phase(), Phase::Completed);
 }
 
 // ----- persistence and recovery -------------------------------------------------------

@@ -1273,6 +1273,9 @@ impl Decode for Strategy {
         let rolling = f.or("rolling", cx, Rolling::default());
         let blue_green = f.opt("blue_green", cx);
         let canary = f.opt("canary", cx);
+        let d = Strategy::default();
+        let keep_warm = f.or("keep_warm", cx, d.keep_warm);
+        let retain_images = f.or("retain_images", cx, d.retain_images);
         if kind == StrategyKind::Canary && f.key_span("canary").is_none() {
             let span = f.value_span("kind").unwrap_or_else(|| at.key_span.clone());
             cx.error_at(
@@ -1290,6 +1293,8 @@ impl Decode for Strategy {
             rolling,
             blue_green,
             canary,
+            keep_warm,
+            retain_images,
         })
     }
 }
@@ -1745,12 +1750,14 @@ pub(crate) fn decode_spec(root: &Node, cx: &mut Cx) -> Option<Spec> {
             "conflicts with `build`",
             "keep `build` to build from a Dockerfile, or `image` to deploy a prebuilt image, not both",
         ),
-        (None, None) => cx.error_at(
-            "missing-key",
+        // Not an error: `ferry deploy --image REF` supplies the image (and `ferry build`,
+        // `ferry run` and a deploy without --image say so clearly).
+        (None, None) => cx.warn_at(
+            "no-image",
             &top,
             "build",
-            "the spec has neither `build` nor `image`".into(),
-            "nothing to deploy",
+            "the spec has neither `build` nor `image`: only `ferry deploy --image REF` can deploy it".into(),
+            "nothing to build or deploy",
             "add `[build]` (with context = \".\") to build from a Dockerfile, or `image = \"registry/app:tag\"`",
         ),
         _ => {}

@@ -286,7 +286,7 @@ pub struct Worker {
 }
 
 /// The rollout strategy.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Strategy {
     /// Which strategy runs. Default `"rolling"`.
@@ -301,6 +301,38 @@ pub struct Strategy {
     /// Settings of the canary strategy; required when `kind = "canary"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub canary: Option<Canary>,
+    /// Rolling and canary: how long the old revision keeps running, out of traffic, after
+    /// the new one is promoted, so `ferry rollback` is an instant switch back. Default
+    /// "0s" (stopped at once). With rolling, every old replica keeps running until then,
+    /// so the update needs room for both sets. Blue-green uses `scale_down_delay`.
+    #[serde(default = "default_keep_warm")]
+    pub keep_warm: Duration,
+    /// How many revisions' images (per app and environment) the daemon keeps after a
+    /// successful rollout; older images that ferry built for the app are removed, never
+    /// one a container uses. Default 5; 0 keeps every image.
+    #[serde(default = "default_retain_images")]
+    pub retain_images: u32,
+}
+
+fn default_keep_warm() -> Duration {
+    Duration::from_secs(0)
+}
+
+fn default_retain_images() -> u32 {
+    5
+}
+
+impl Default for Strategy {
+    fn default() -> Self {
+        Self {
+            kind: StrategyKind::default(),
+            rolling: Rolling::default(),
+            blue_green: None,
+            canary: None,
+            keep_warm: default_keep_warm(),
+            retain_images: default_retain_images(),
+        }
+    }
 }
 
 /// Which rollout strategy runs.

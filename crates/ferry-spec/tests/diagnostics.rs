@@ -97,7 +97,16 @@ fn build_and_image_conflict() {
         2,
         1,
     );
-    assert_one("app = \"demo\"\n[web]\n", "missing-key", 1, 1);
+}
+
+#[test]
+fn neither_build_nor_image_is_a_warning_since_deploy_image_can_stand_in() {
+    let doc = parse(&SourceFile::new("ferry.toml", "app = \"demo\"\n[web]\n"))
+        .expect("a warning alone does not fail");
+    let codes: Vec<_> = doc.warnings().iter().map(|p| p.code).collect();
+    assert_eq!(codes, vec!["no-image"]);
+    let spec = doc.resolve(None).expect("resolves");
+    assert!(spec.image.is_none() && spec.build.is_none());
 }
 
 #[test]

@@ -287,6 +287,19 @@ impl Store {
         row.as_ref().map(Revision::from_row).transpose()
     }
 
+    /// Every revision of `app` in every environment, newest (highest number) first
+    /// within each environment.
+    pub async fn app_revisions(&self, app: &str) -> Result<Vec<Revision>> {
+        let sql =
+            format!("SELECT {COLUMNS} FROM revisions WHERE app = $1 ORDER BY env, number DESC");
+        let rows = sqlx::query(&sql)
+            .bind(app)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(query("list revisions of an app"))?;
+        rows.iter().map(Revision::from_row).collect()
+    }
+
     /// Every revision of `app`/`env`, newest (highest number) first.
     pub async fn revisions(&self, app: &str, env: &str) -> Result<Vec<Revision>> {
         let sql = format!(

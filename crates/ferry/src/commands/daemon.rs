@@ -319,6 +319,15 @@ pub fn deploy(args: &DeployArgs, global: &Global, printer: &Printer) -> anyhow::
         };
         let image = match args.image.clone().or_else(|| project.spec.image.clone()) {
             Some(image) => image,
+            None if project.spec.build.is_none() => {
+                return Err(Expected::Usage(format!(
+                    "{} names neither `image` nor `[build]`: nothing to deploy; pass \
+                     `ferry deploy --image REF`, or add `image = \"registry/app:tag\"` or \
+                     `[build]` (context = \".\") to it",
+                    project.config_path.display()
+                ))
+                .into());
+            }
             None => {
                 let engine = build::connect().await?;
                 let built = build::build(&project, &args.build, &engine, printer).await?;
@@ -434,6 +443,13 @@ fn print_status(status: &AppStatus, printer: &Printer) -> anyhow::Result<()> {
     if let Some(c) = status.canary {
         printer.line(format!("  canary:  revision {c}"))?;
     }
+    for w in &status.warm {
+        printer.line(format!(
+            "  warm:    revision {} ({} replica(s) out of traffic until {}; `ferry rollback` \
+             switches back at once)",
+            w.revision, w.replicas, w.until
+        ))?;
+    }
     if let Some(r) = &status.rollout {
         printer.line(format!(
             "  rollout {} to revision {} ({}): {}",
@@ -545,7 +561,13 @@ pub fn action(
             Err(e) => return daemon_failure(e, printer),
         };
         if printer.json_output() {
-            printer.event(&serde_json::json!({ "event": "accepted", "message": ack.message }))?;
+            printer.event(&serde_json::json!({
+                "event": "accepted",
+                "message": ack.message,
+                "rollout": ack.rollout,
+                "revision": ack.revision,
+                "warm": ack.warm,
+            }))?;
         } else {
             printer.line(&ack.message)?;
         }

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Deploy benchmark (issue 4): wall time of `ferry deploy --image` (prebuilt image) until the
 # new revision has 100% of the traffic, for a first deploy, rolling, blue-green and canary
-# without pauses, and of a cold `ferry rollback`; against the container's own
+# without pauses, and of `ferry rollback` warm (the old revision's replicas still running
+# after a blue-green switch: one routing switch) and cold (started again, health-gated),
+# both as the command's wall time and as the time until every request is answered by the
+# old revision (a probe loop on the proxy); against the container's own
 # start-to-healthy time (the floor) and against `docker-compose up -d` (recreate) of the
 # same image. A loopback load loop runs during the compose update and during a ferry
 # rolling deploy and counts failed requests. Loopback only; every container, network,
@@ -70,6 +73,29 @@ while time.monotonic() < end and not os.path.exists(stop):
         time.sleep(0.01)
 with open(out, "w") as f:
     f.write("%d %d %s\n" % (ok, fail, ",".join("%s=%d" % kv for kv in sorted(errors.items())) or "-"))
+PY
+# ---- switch probe: when does every answer come from VERSION again? ----------------------
+cat >"$tmp/switch.py" <<'PY'
+import http.client, os, sys, time
+port, want, stop, out, limit = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], float(sys.argv[5])
+end = time.monotonic() + limit
+first = None  # wall time of the first answer of a run of 20 from `want`
+run = 0
+while time.monotonic() < end and not os.path.exists(stop):
+    try:
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+        c.request("GET", "/"); r = c.getresponse(); body = r.read().decode(errors="replace"); c.close()
+        ok = r.status == 200 and want in body
+    except Exception:
+        ok = False
+    if ok:
+        if run == 0: first = time.time()
+        run += 1
+        if run >= 20: break
+    else:
+        run = 0
+with open(out, "w") as f:
+    f.write("%s\n" % (repr(first) if run >= 20 else "none"))
 PY
 load_start() { rm -f "$tmp/stop" "$tmp/load.out"; python3 "$tmp/load.py" "$1" "$tmp/stop" "$tmp/load.out" 180 & loadgen_pid=$!; sleep 1; }
 load_stop() { sleep 1; touch "$tmp/stop"; wait "$loadgen_pid" || true; loadgen_pid=""; }
@@ -171,51 +197,49 @@ load_stop; read -r ok fail errs <"$tmp/load.out"
 row "ferry: requests during rolling" "-" "ok=$ok failed=$fail ($errs)"
 deploy "ferry: blue-green" v3 "$bluegreen"
 stable_rev() { (cd "$tmp/app" && "$ferry" --output json status) | python3 -c 'import json,sys; print(json.load(sys.stdin)["stable"])'; }
-# `ferry rollback` returns once the daemon accepted it: poll the status until the rollout
-# back to the target revision is finished and that revision is stable again.
-rollback() { # label, target revision, note
-    local t0 rc=0 end=$((SECONDS + 180)) done=""
+# `ferry rollback` waits until the target revision serves all traffic (exit 0). Measured:
+# its wall time, and (probe loop) the time from the command until 20 answers in a row come
+# from the target's VERSION; the app's containers are counted before and after.
+ctr_ids() { docker ps -aq --filter label=ferry.app=benchhello | sort; }
+rollback() { # label, target revision, its VERSION, note
+    local t0 t1 rc=0 before after started
+    before=$(ctr_ids)
+    rm -f "$tmp/switch.stop" "$tmp/switch.out"
+    python3 "$tmp/switch.py" "$proxy_port" "$3" "$tmp/switch.stop" "$tmp/switch.out" 120 & local probe=$!
+    sleep 0.3
     t0=$(now)
-    (cd "$tmp/app" && timeout 60 "$ferry" rollback) >"$tmp/rollback.log" 2>&1 || rc=$?
+    (cd "$tmp/app" && timeout 180 "$ferry" rollback) >"$tmp/rollback.log" 2>&1 || rc=$?
+    t1=$(now)
+    wait "$probe" || true
     if [ "$rc" -ne 0 ]; then
-        row "$1" "FAILED" "exit $rc: $(tail -1 "$tmp/rollback.log")"; cat "$tmp/rollback.log" >&2; return
+        row "$1 (command)" "FAILED" "exit $rc: $(tail -1 "$tmp/rollback.log")"; cat "$tmp/rollback.log" >&2; return
     fi
-    while [ $SECONDS -lt $end ]; do
-        if (cd "$tmp/app" && "$ferry" --output json status 2>/dev/null) | python3 -c '
+    after=$(ctr_ids)
+    started=$(comm -13 <(echo "$before") <(echo "$after") | grep -c . || true)
+    row "$1 (command)" "$(elapsed "$t0" "$t1")" "$4; containers started: $started"
+    local first; first=$(cat "$tmp/switch.out" 2>/dev/null || echo none)
+    if [ "$first" = none ]; then
+        row "$1 (all traffic on rev $2)" "NOT MEASURED" "the probe never saw 20 answers in a row from $3"
+    else
+        row "$1 (all traffic on rev $2)" "$(python3 -c "import sys; print('%.3f' % max(0.0, float(sys.argv[2]) - float(sys.argv[1])))" "$t0" "$first")" "from the command to the first of 20 answers in a row from $3"
+    fi
+}
+version_of() { # revision -> its VERSION (the spec's env)
+    (cd "$tmp/app" && "$ferry" --output json history) | python3 -c '
 import json, sys
-s = json.load(sys.stdin); r = s.get("rollout") or {}
-sys.exit(0 if r.get("finished") and s.get("stable") == int(sys.argv[1]) else 1)' "$2"; then
-            done=1; break
-        fi
-        sleep 0.05
-    done
-    if [ -n "$done" ]; then row "$1" "$(elapsed "$t0" "$(now)")" "$3"; else row "$1" "FAILED" "not back on revision $2 within 180 s"; fi
+for r in json.load(sys.stdin):
+    if r["number"] == int(sys.argv[1]): print(r["spec"]["env"]["VERSION"])' "$1"
 }
 
 before=$(stable_rev)
 deploy "ferry: canary [{weight=50}]" v4 "$canary"
-rollback "ferry: rollback, cold (to rev $before)" "$before" "its containers were gone"
+rollback "ferry: rollback, cold (to rev $before)" "$before" "$(version_of "$before")" "its containers were gone"
 
-# Warm: a blue-green whose old set stays up for scale_down_delay (`ferry deploy` waits
-# for that delay, so it is detached here), rolled back once traffic switched to it.
+# Warm: a blue-green whose old set stays up for scale_down_delay; `ferry deploy` returns
+# once the new revision has all traffic, so the rollback follows at once.
 before=$(stable_rev)
-spec v5 "${bluegreen/\"0s\"/\"2m\"}"
-(cd "$tmp/app" && timeout 60 "$ferry" deploy --detach --image "$image") >"$tmp/deploy.log" 2>&1
-switched=""
-for _ in $(seq 1 1200); do
-    if (cd "$tmp/app" && "$ferry" --output json status 2>/dev/null) | python3 -c '
-import json, sys
-r = json.load(sys.stdin).get("rollout") or {}
-sys.exit(0 if (r.get("weights") or {}).get("canary") == 100 and not r.get("finished") else 1)'; then
-        switched=1; break
-    fi
-    sleep 0.1
-done
-if [ -n "$switched" ]; then
-    rollback "ferry: rollback, warm (to rev $before)" "$before" "old set still running (scale_down_delay 2m)"
-else
-    row "ferry: rollback, warm" "NOT MEASURED" "blue-green never reached 100% while its old set was warm"
-fi
+deploy "ferry: blue-green (scale_down_delay 2m)" v5 "${bluegreen/\"0s\"/\"2m\"}"
+rollback "ferry: rollback, warm (to rev $before)" "$before" "$(version_of "$before")" "old set still running (scale_down_delay 2m)"
 curl -fsS -m 2 "http://127.0.0.1:$proxy_port/" >/dev/null && echo "  proxy still serves after rollback" >&2 || echo "  WARNING: proxy does not serve after rollback" >&2
 
 # ---- 3. docker-compose baseline ------------------------------------------------------------

@@ -325,12 +325,16 @@ impl Rollout {
                 (web.drain_timeout.as_std(), web.stop_timeout.as_std()),
             );
         }
+        let web = self.spec.web.clone().unwrap_or_default();
+        let settle =
+            web.drain_timeout.as_std() + web.stop_timeout.as_std() + Duration::from_secs(10);
         tokio::spawn(crate::retention::prune(
             self.shared.clone(),
             self.app().to_owned(),
             self.env.clone(),
             self.spec.strategy.retain_images,
             self.id,
+            settle,
         ));
     }
 

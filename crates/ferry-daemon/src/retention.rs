@@ -3,13 +3,16 @@
 //! that ferry built for the app are removed.
 //!
 //! Only images labelled `dev.ferry.app=<app>` (what `ferry build` sets) are candidates, so
-//! an image ferry did not build is never touched; an image any container on the engine
-//! uses (running or stopped) is kept; nothing is forced. What was removed is noted in the
+//! an image ferry did not build is never touched; only images older than every retained
+//! one go (a newer build may be about to be deployed); an image any container on the
+//! engine uses (running or stopped) is kept; nothing is forced. What was removed is noted in the
 //! rollout's timeline.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
+use std::time::Duration;
 
+use ferry_engine::{LABEL_APP, LABEL_ENV, LABEL_REVISION};
 use ferry_store::RolloutId;
 
 use crate::controller::Shared;
@@ -17,17 +20,20 @@ use crate::controller::Shared;
 /// The label `ferry build` puts on every image it builds.
 pub(crate) const LABEL_BUILT_FOR: &str = "dev.ferry.app";
 
-/// Prunes the app's old images; problems are logged (a failed prune never fails a rollout).
+/// Prunes the app's old images once the replaced replicas have stopped (at most
+/// `settle` later); problems are logged (a failed prune never fails a rollout).
 pub(crate) async fn prune(
     shared: Arc<Shared>,
     app: String,
     env: String,
     retain: u32,
     rollout: RolloutId,
+    settle: Duration,
 ) {
     if retain == 0 {
         return;
     }
+    wait_for_old_replicas(&shared, &app, &env, settle).await;
     match prune_images(&shared, &app, retain).await {
         Ok(removed) if removed.is_empty() => {}
         Ok(removed) => {
@@ -47,6 +53,43 @@ pub(crate) async fn prune(
             }
         }
         Err(e) => tracing::warn!(%app, error = %e, "cannot prune old images"),
+    }
+}
+
+/// Waits (at most `settle`) until every container of `app`/`env` belongs to the live
+/// revision or a warm one: the replaced replicas drain and stop after the rollout ends,
+/// and their image is in use until then.
+async fn wait_for_old_replicas(shared: &Shared, app: &str, env: &str, settle: Duration) {
+    let deadline = tokio::time::Instant::now() + settle;
+    loop {
+        let mut keep: BTreeSet<String> = shared
+            .apps
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&(app.to_owned(), env.to_owned()))
+            .map(|e| e.warm.keys().cloned().collect())
+            .unwrap_or_default();
+        if let Ok(Some(live)) = shared.store.live_revision(app, env).await {
+            keep.insert(live.number.to_string());
+        }
+        let others = shared
+            .engine
+            .list_containers(&[(LABEL_APP, app), (LABEL_ENV, env)])
+            .await
+            .map(|list| {
+                list.iter()
+                    .filter(|c| {
+                        c.labels
+                            .get(LABEL_REVISION)
+                            .is_none_or(|rev| !keep.contains(rev))
+                    })
+                    .count()
+            })
+            .unwrap_or(0);
+        if others == 0 || tokio::time::Instant::now() >= deadline {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
 
@@ -90,11 +133,22 @@ async fn prune_images(shared: &Shared, app: &str, retain: u32) -> Result<Vec<Str
         .list_images(&[(LABEL_BUILT_FOR, app)])
         .await
         .map_err(|e| e.to_string())?;
+    // Only images older than every retained one: a newer build may be about to be
+    // deployed. (Creation times are in seconds: a tie is kept.)
+    let Some(oldest_kept) = candidates
+        .iter()
+        .filter(|i| kept_ids.contains(&i.id))
+        .map(|i| i.created)
+        .min()
+    else {
+        return Ok(Vec::new());
+    };
     let mut removed = Vec::new();
     for image in candidates {
         if image.labels.get(LABEL_BUILT_FOR).map(String::as_str) != Some(app)
             || kept_ids.contains(&image.id)
             || in_use.contains(&image.id)
+            || image.created >= oldest_kept
         {
             continue;
         }

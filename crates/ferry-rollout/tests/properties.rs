@@ -363,7 +363,10 @@ proptest! {
         match sim.outcome.clone() {
             Some(Outcome::Promoted) => {
                 prop_assert_eq!(sim.live_count("v2"), replicas);
-                prop_assert_eq!(sim.live_count("v1"), warm_after);
+                // Old replicas lost in a crash are not started again just to be kept
+                // warm; without a warm window none is left.
+                prop_assert!(sim.live_count("v1") <= warm_after,
+                    "{} old replicas left, warm window keeps {}", sim.live_count("v1"), warm_after);
                 prop_assert_eq!(sim.state.weights(), Weights::all_canary());
             }
             Some(_) => {

@@ -19,8 +19,14 @@ pub fn run(args: &ProxyArgs, printer: &Printer) -> anyhow::Result<u8> {
             ProxyConfig::from_toml_str(&text)
                 .map_err(|e| Expected::Usage(format!("{}: {e}", path.display())))?
         }
-        (None, false) => ProxyConfig::quick(args.listen, &args.to)
-            .map_err(|e| Expected::Usage(format!("--to: {e}")))?,
+        (None, false) => {
+            let mut config = ProxyConfig::quick(args.listen, &args.to)
+                .map_err(|e| Expected::Usage(format!("--to: {e}")))?;
+            // One serving thread per core, each with its own listener socket and
+            // upstream connections (the routes file's `threads` does the same).
+            config.threads = std::thread::available_parallelism().map_or(1, usize::from);
+            config
+        }
         (None, true) => {
             return Err(Expected::Usage(
                 "give a routes file (--routes FILE) or an upstream (--to ADDR)".to_owned(),

@@ -482,6 +482,9 @@ async fn action(
     Ok(Json(ack))
 }
 
+/// Who a rollback's rollout is recorded as created by.
+const ROLLBACK_BY: &str = "ferry rollback";
+
 /// `ferry rollback [--to REV]` with no rollout running: a fast-track rollout back to an
 /// earlier revision (default: the last one that was live before the live one).
 async fn rollback_finished(
@@ -515,15 +518,42 @@ async fn rollback_finished(
                     format!("no revision {n} of {app}/{env}"),
                 )
             })?,
-        None => revisions
-            .into_iter()
-            .find(|r| r.number < live.number && r.status == RevisionStatus::Superseded)
-            .ok_or_else(|| {
-                ApiError::new(
-                    StatusCode::CONFLICT,
-                    format!("no earlier good revision of {app}/{env} to roll back to"),
-                )
-            })?,
+        None => {
+            // The revision the live one replaced (what its deploy rolled out over), if
+            // still good; else the newest good revision before it. A revision that was
+            // rolled back away from is not good, and neither is one a deploy replaced
+            // after a rollback: repeated rollbacks walk back through the deploys.
+            let replaced = store
+                .rollouts(app, env)
+                .await
+                .map_err(|e| ApiError::internal("cannot list rollouts", e))?
+                .into_iter()
+                .find(|r| {
+                    r.to_revision == live.number
+                        && r.outcome == Some(ferry_store::RolloutOutcome::Succeeded)
+                        && r.created_by != ROLLBACK_BY
+                })
+                .and_then(|r| r.from_revision);
+            let good = |r: &ferry_store::Revision| {
+                r.number != live.number && r.status == RevisionStatus::Superseded
+            };
+            let by_history =
+                replaced.and_then(|n| revisions.iter().find(|r| r.number == n && good(r)));
+            by_history
+                .cloned()
+                .or_else(|| {
+                    revisions
+                        .iter()
+                        .find(|r| r.number < live.number && good(r))
+                        .cloned()
+                })
+                .ok_or_else(|| {
+                    ApiError::new(
+                        StatusCode::CONFLICT,
+                        format!("no earlier good revision of {app}/{env} to roll back to"),
+                    )
+                })?
+        }
     };
     if target.number == live.number {
         return Err(ApiError::new(
@@ -539,7 +569,7 @@ async fn rollback_finished(
         image: target.image.clone(),
         spec: target.spec.clone(),
         git_sha: target.git_sha.clone(),
-        created_by: Some("ferry rollback".to_owned()),
+        created_by: Some(ROLLBACK_BY.to_owned()),
     };
     let key = (app.to_owned(), env.to_owned());
     let (tx, rx) = mpsc::unbounded_channel();

@@ -92,6 +92,9 @@ pub enum MetricKind {
     /// ferry.toml calls this kind `query`).
     #[serde(alias = "query")]
     Custom,
+    /// A check run by a provider (a command's exit code, an HTTP answer): passes or fails
+    /// on its own, keyed by the rule's `name`; `min_samples` does not apply.
+    Check,
 }
 
 impl MetricKind {
@@ -102,6 +105,7 @@ impl MetricKind {
             Self::ErrorRate | Self::LatencyP50 | Self::LatencyP95 | Self::LatencyP99 => {
                 Some(Direction::LowerIsBetter)
             }
+            Self::Check => Some(Direction::HigherIsBetter),
             Self::Custom => None,
         }
     }
@@ -126,6 +130,7 @@ impl MetricKind {
             Self::LatencyP99 => "p99 latency",
             Self::Throughput => "throughput",
             Self::Custom => "custom metric",
+            Self::Check => "check",
         }
     }
 }
@@ -210,6 +215,9 @@ impl MetricRule {
 
     /// Whether the rule compares with stable (and so needs samples from both arms).
     pub fn is_relative(&self) -> bool {
+        if self.kind == MetricKind::Check {
+            return false;
+        }
         self.max_relative.is_some()
             || self.min_relative.is_some()
             || (self.max.is_none() && self.min.is_none())
@@ -287,6 +295,9 @@ impl AnalysisConfig {
             }
             if !(rule.weight.is_finite() && rule.weight > 0.0) {
                 bad(field("weight"), "must be a positive number");
+            }
+            if rule.kind == MetricKind::Check && rule.name.as_deref().is_none_or(str::is_empty) {
+                bad(field("name"), "a check needs a name");
             }
             if rule.kind == MetricKind::Custom {
                 if rule.name.as_deref().is_none_or(str::is_empty) {

@@ -13,7 +13,7 @@ pub enum AnalysisError {
     },
     /// A query template names a placeholder ferry does not know.
     #[error(
-        "unknown placeholder `{{{{{name}}}}}` in query (known: {{{{app}}}}, {{{{revision}}}}, {{{{stable}}}})"
+        "unknown placeholder `{{{{{name}}}}}` in query (known: {{{{app}}}}, {{{{env}}}}, {{{{revision}}}}, {{{{stable}}}}, {{{{interval}}}})"
     )]
     UnknownPlaceholder {
         /// The placeholder's name as written.

@@ -379,7 +379,7 @@ impl<'a> Data<'a> {
                     samples: (canary.requests, stable.requests),
                 }
             }
-            MetricKind::Custom => {
+            MetricKind::Custom | MetricKind::Check => {
                 let name = rule.display_name();
                 let mut values = |arm: &ArmSample, which: &str| {
                     let raw = arm.custom.get(&name).map(Vec::as_slice).unwrap_or(&[]);
@@ -536,6 +536,9 @@ fn judge_metric(
     obs: &Observation,
     latencies: &OnceCell<Latencies>,
 ) -> MetricResult {
+    if rule.kind == MetricKind::Check {
+        return judge_check(rule, obs);
+    }
     let name = rule.display_name();
     let (data, mut notes) = Data::collect(rule, obs, latencies);
     let (canary_samples, stable_samples) = data.sample_sizes();
@@ -679,6 +682,43 @@ fn judge_metric(
     result
 }
 
+/// A check decides alone: it passed or it did not; it has no stable arm and no sample size.
+fn judge_check(rule: &MetricRule, obs: &Observation) -> MetricResult {
+    let name = rule.display_name();
+    let run = obs.canary.checks.get(&name);
+    let (outcome, explanation) = match run {
+        None => (
+            MetricOutcome::Inconclusive,
+            format!("{name}: did not run in this window: holding"),
+        ),
+        Some(r) if r.passed => (MetricOutcome::Pass, format!("{name}: {}: passed", r.detail)),
+        Some(r) => (MetricOutcome::Fail, format!("{name}: {}: failed", r.detail)),
+    };
+    MetricResult {
+        name,
+        kind: MetricKind::Check,
+        outcome,
+        critical: rule.critical,
+        weight: if rule.weight.is_finite() && rule.weight > 0.0 {
+            rule.weight
+        } else {
+            1.0
+        },
+        canary: run.map(|r| if r.passed { 1.0 } else { 0.0 }),
+        stable: None,
+        canary_samples: u64::from(run.is_some()),
+        stable_samples: 0,
+        p_value: None,
+        test: None,
+        relative_change: None,
+        difference: None,
+        shift: None,
+        threshold: None,
+        notes: Vec::new(),
+        explanation,
+    }
+}
+
 /// "p95 latency: canary 312 ms vs stable 101 ms (+209%, p < 0.001) — above 1.2× stable: failed"
 fn explain(rule: &MetricRule, r: &MetricResult) -> String {
     let kind = rule.kind;
@@ -802,5 +842,7 @@ fn format_value(kind: MetricKind, value: Option<f64>) -> String {
         }
         MetricKind::Throughput => format!("{v:.1} req/s"),
         MetricKind::Custom => format!("{}", round_for_display(v)),
+        MetricKind::Check if v > 0.0 => "passed".into(),
+        MetricKind::Check => "failed".into(),
     }
 }

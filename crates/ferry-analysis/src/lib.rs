@@ -20,4 +20,4 @@ pub use config::{AnalysisConfig, Direction, InconclusivePolicy, MetricKind, Metr
 pub use decision::{Analysis, DEFAULT_MEASUREMENTS, Decision, Measurement};
 pub use error::AnalysisError;
 pub use judge::{Bound, MetricOutcome, MetricResult, Threshold, Verdict, VerdictOutcome, judge};
-pub use sample::{ArmSample, Observation};
+pub use sample::{ArmSample, CheckRun, Observation};

@@ -2,7 +2,7 @@
 //! of `/api/v1/query`. The HTTP call itself is made by the daemon.
 //!
 //! Templates name the revision under test and the stable one with placeholders, e.g.
-//! `sum(rate(http_requests_total{app="{{app}}",revision="{{revision}}",code=~"5.."}[1m]))`.
+//! `sum(rate(http_requests_total{app="{{app}}",revision="{{revision}}",code=~"5.."}[{{interval}}]))`.
 //! Values are escaped for a PromQL string literal (double- or single-quoted), so a revision
 //! name can never break out of the label matcher and change the query.
 
@@ -22,6 +22,10 @@ pub struct QueryVars<'a> {
     pub revision: &'a str,
     /// `{{stable}}`: the stable revision.
     pub stable: &'a str,
+    /// `{{env}}`: the environment's name.
+    pub env: &'a str,
+    /// `{{interval}}`: the analysis interval as a PromQL duration (e.g. `30s`, `1500ms`).
+    pub interval: &'a str,
 }
 
 /// The query of one metric, rendered for each arm.
@@ -34,35 +38,33 @@ pub struct ArmQueries {
 }
 
 /// Renders a metric's query once per arm: `{{revision}}` is the arm's own revision (so one
-/// query measures both), `{{stable}}` is always the stable revision (for queries that
-/// compute a ratio to stable themselves) and `{{app}}` the app.
-pub fn render_for_arms(
-    template: &str,
-    app: &str,
-    canary: &str,
-    stable: &str,
-) -> Result<ArmQueries, AnalysisError> {
+/// query measures both: `vars.revision` is the canary), `{{stable}}` is always the stable
+/// revision (for queries that compute a ratio to stable themselves); `{{app}}`, `{{env}}`
+/// and `{{interval}}` are the same in both.
+pub fn render_for_arms(template: &str, vars: &QueryVars<'_>) -> Result<ArmQueries, AnalysisError> {
     Ok(ArmQueries {
-        canary: render_query(
-            template,
-            &QueryVars {
-                app,
-                revision: canary,
-                stable,
-            },
-        )?,
+        canary: render_query(template, vars)?,
         stable: render_query(
             template,
             &QueryVars {
-                app,
-                revision: stable,
-                stable,
+                revision: vars.stable,
+                ..*vars
             },
         )?,
     })
 }
 
-/// Fills `{{app}}`, `{{revision}}` and `{{stable}}` (spaces inside the braces allowed).
+/// A duration as PromQL writes it: whole seconds as `30s`, anything finer as `1500ms`.
+pub fn promql_duration(d: std::time::Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{}ms", d.as_millis())
+    }
+}
+
+/// Fills `{{app}}`, `{{env}}`, `{{revision}}`, `{{stable}}` and `{{interval}}` (spaces
+/// inside the braces allowed).
 ///
 /// Inside a quoted PromQL string the value is escaped for that quote; inside a raw
 /// (backtick) string it must not contain a backtick; outside any string (e.g. part of a
@@ -84,6 +86,8 @@ pub fn render_query(template: &str, vars: &QueryVars<'_>) -> Result<String, Anal
                 "app" => vars.app,
                 "revision" => vars.revision,
                 "stable" => vars.stable,
+                "env" => vars.env,
+                "interval" => vars.interval,
                 other => {
                     return Err(AnalysisError::UnknownPlaceholder {
                         name: other.to_owned(),
@@ -130,6 +134,21 @@ fn placeholder_value(
         }
         Some('`') => Ok(value.to_owned()),
         Some(q) => Ok(escape_string_value(value, q)),
+        // A duration literal, e.g. inside a range selector `[{{interval}}]`.
+        None if name == "interval" => {
+            let digits = value.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+            let unit = &value[digits.len()..];
+            let valid = !digits.is_empty()
+                && digits.chars().all(|c| c.is_ascii_digit())
+                && matches!(unit, "ms" | "s" | "m" | "h" | "d" | "w" | "y");
+            if valid {
+                Ok(value.to_owned())
+            } else {
+                Err(unsafe_value(
+                    "outside quotes it must be a PromQL duration such as 30s",
+                ))
+            }
+        }
         None => {
             let mut chars = value.chars();
             let valid = chars
@@ -292,6 +311,8 @@ mod tests {
         app: "shop",
         revision: "r42",
         stable: "r41",
+        env: "production",
+        interval: "30s",
     };
 
     #[test]
@@ -341,14 +362,31 @@ mod tests {
     #[test]
     fn renders_one_query_per_arm() {
         let q = render_for_arms(
-            r#"up{app="{{app}}",rev="{{revision}}"}"#,
-            "shop",
-            "r42",
-            "r41",
+            r#"rate(up{app="{{app}}",env="{{env}}",rev="{{revision}}"}[{{interval}}])"#,
+            &VARS,
         )
         .expect("valid template");
-        assert_eq!(q.canary, r#"up{app="shop",rev="r42"}"#);
-        assert_eq!(q.stable, r#"up{app="shop",rev="r41"}"#);
+        assert_eq!(
+            q.canary,
+            r#"rate(up{app="shop",env="production",rev="r42"}[30s])"#
+        );
+        assert_eq!(
+            q.stable,
+            r#"rate(up{app="shop",env="production",rev="r41"}[30s])"#
+        );
+        let odd = QueryVars {
+            interval: "30s] or vector(1",
+            ..VARS
+        };
+        assert!(matches!(
+            render_query("x[{{interval}}]", &odd),
+            Err(AnalysisError::UnsafePlaceholderValue { .. })
+        ));
+        assert_eq!(
+            promql_duration(std::time::Duration::from_millis(1500)),
+            "1500ms"
+        );
+        assert_eq!(promql_duration(std::time::Duration::from_secs(30)), "30s");
     }
 
     #[test]

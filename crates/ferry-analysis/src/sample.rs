@@ -19,6 +19,20 @@ pub struct ArmSample {
     /// Values of custom metrics, keyed by the rule's name: one value (e.g. from a Prometheus
     /// query) or many (one per request or per series).
     pub custom: BTreeMap<String, Vec<f64>>,
+    /// Outcomes of checks (a command, an HTTP call) run against this arm in the window,
+    /// keyed by the rule's name.
+    pub checks: BTreeMap<String, CheckRun>,
+}
+
+/// What one check did: whether it passed and, in a few words, why (an exit code and the
+/// tail of its output, or an HTTP status).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CheckRun {
+    /// The check's own verdict.
+    pub passed: bool,
+    /// What it saw, for the explanation.
+    pub detail: String,
 }
 
 impl ArmSample {
@@ -34,6 +48,8 @@ impl ArmSample {
         for (name, values) in later.custom {
             self.custom.entry(name).or_default().extend(values);
         }
+        // A check's latest run is what it says now.
+        self.checks.extend(later.checks);
     }
 }
 

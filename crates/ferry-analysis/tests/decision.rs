@@ -259,3 +259,44 @@ fn decision_serializes_with_a_tag() {
         r#"{"decision":"rollback","reason":"x"}"#
     );
 }
+
+#[test]
+fn a_check_decides_alone_without_samples_and_holds_when_it_did_not_run() {
+    use ferry_analysis::{CheckRun, MetricOutcome};
+    let cfg = AnalysisConfig {
+        metrics: vec![MetricRule {
+            name: Some("smoke".into()),
+            ..MetricRule::new(MetricKind::Check)
+        }],
+        min_samples: 200,
+        ..AnalysisConfig::default()
+    };
+    assert!(cfg.validate().is_ok());
+    let with = |run: Option<CheckRun>| {
+        let mut obs = Observation::default();
+        if let Some(run) = run {
+            obs.canary.checks.insert("smoke".into(), run);
+        }
+        judge(&cfg, &obs)
+    };
+    let passed = with(Some(CheckRun {
+        passed: true,
+        detail: "exit 0".into(),
+    }));
+    assert_eq!(passed.outcome, VerdictOutcome::Pass, "{}", passed.explain());
+    assert_eq!(passed.metrics[0].explanation, "smoke: exit 0: passed");
+    let failed = with(Some(CheckRun {
+        passed: false,
+        detail: "exit 3, output: boom".into(),
+    }));
+    assert_eq!(failed.outcome, VerdictOutcome::Fail);
+    assert_eq!(failed.metrics[0].outcome, MetricOutcome::Fail);
+    assert!(failed.explain().contains("exit 3, output: boom: failed"));
+    let missing = with(None);
+    assert_eq!(missing.outcome, VerdictOutcome::Inconclusive);
+    let unnamed = AnalysisConfig {
+        metrics: vec![MetricRule::new(MetricKind::Check)],
+        ..AnalysisConfig::default()
+    };
+    assert!(unnamed.validate().is_err(), "a check needs a name");
+}

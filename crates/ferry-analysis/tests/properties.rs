@@ -216,14 +216,14 @@ proptest! {
 
     #[test]
     fn prometheus_functions_never_panic(template in ".{0,80}", value in ".{0,20}", body in ".{0,200}") {
-        let vars = QueryVars { app: &value, revision: &value, stable: "s" };
+        let vars = QueryVars { app: &value, revision: &value, stable: "s", env: "e", interval: "30s" };
         let _ = render_query(&template, &vars);
         let _ = parse_query_response(&body);
     }
 
     #[test]
     fn quoted_values_cannot_close_their_string(value in ".{0,30}") {
-        let vars = QueryVars { app: "a", revision: &value, stable: "s" };
+        let vars = QueryVars { app: "a", revision: &value, stable: "s", env: "e", interval: "30s" };
         let q = render_query(r#"x{rev="{{revision}}"}"#, &vars).expect("quoted placeholder");
         // Walk the rendered string: the literal must end exactly at the closing quote we wrote.
         let inner = &q[7..q.len() - 2];

@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ferry_analysis::{
-    Analysis, AnalysisConfig, ArmSample, Decision, InconclusivePolicy, MetricKind, MetricRule,
-    Observation, VerdictOutcome, judge,
+    Analysis, AnalysisConfig, ArmSample, Decision, Direction, InconclusivePolicy, MetricKind,
+    MetricRule, Observation, VerdictOutcome, judge,
 };
 use ferry_proxy::{RevisionSnapshot, StatsSnapshot};
 use ferry_rollout::{AnalysisRun, Event, Verdict};
@@ -20,14 +20,9 @@ use crate::controller::Shared;
 pub(crate) const KEPT_EXPLANATIONS: usize = 3;
 
 /// The typed analysis settings of `[analysis.<name>]`; an error names what the daemon
-/// cannot measure yet (Prometheus, `query` metrics).
+/// cannot measure (see [`crate::provider::Providers::new`]).
 pub(crate) fn config(name: &str, spec: &ferry_spec::Analysis) -> Result<AnalysisConfig, String> {
-    if spec.provider != ferry_spec::Provider::Proxy {
-        return Err(format!(
-            "analysis {name}: provider \"prometheus\" is not supported by ferry serve yet; \
-             use the default provider \"proxy\""
-        ));
-    }
+    crate::provider::Providers::new(name, spec)?;
     let mut metrics = Vec::with_capacity(spec.metrics.len());
     for metric in &spec.metrics {
         let (kind, scale) = match metric.kind {
@@ -38,12 +33,10 @@ pub(crate) fn config(name: &str, spec: &ferry_spec::Analysis) -> Result<Analysis
             ferry_spec::MetricKind::LatencyP95 => (MetricKind::LatencyP95, 1000.0),
             ferry_spec::MetricKind::LatencyP99 => (MetricKind::LatencyP99, 1000.0),
             ferry_spec::MetricKind::Throughput => (MetricKind::Throughput, 1.0),
-            ferry_spec::MetricKind::Query => {
-                return Err(format!(
-                    "analysis {name}: metric {} is a \"query\" metric, which needs the \
-                     prometheus provider; ferry serve does not support it yet",
-                    metric.name
-                ));
+            // The query's value is judged in its own unit.
+            ferry_spec::MetricKind::Query => (MetricKind::Custom, 1.0),
+            ferry_spec::MetricKind::Command | ferry_spec::MetricKind::Http => {
+                (MetricKind::Check, 1.0)
             }
         };
         let mut rule = MetricRule::new(kind);
@@ -53,6 +46,17 @@ pub(crate) fn config(name: &str, spec: &ferry_spec::Analysis) -> Result<Analysis
         rule.max_relative = metric.max_relative;
         rule.allowed_increase = metric.allowed_increase.map_or(0.0, |v| v * scale);
         rule.critical = metric.critical;
+        if kind == MetricKind::Custom {
+            // A query bounded only from below gets better as it grows; any other is taken
+            // as a cost (an error rate, a latency), like the built-in kinds.
+            let only_min =
+                metric.min.is_some() && metric.max.is_none() && metric.max_relative.is_none();
+            rule.direction = Some(if only_min {
+                Direction::HigherIsBetter
+            } else {
+                Direction::LowerIsBetter
+            });
+        }
         metrics.push(rule);
     }
     let defaults = AnalysisConfig::default();
@@ -112,7 +116,7 @@ fn arm(
         errors,
         latencies_ms,
         throughput,
-        custom: Default::default(),
+        ..ArmSample::default()
     }
 }
 
@@ -157,20 +161,31 @@ pub(crate) struct Run {
     pub tx: mpsc::UnboundedSender<Event>,
     /// The latest verdict explanations, for the status.
     pub explanations: Arc<Mutex<Vec<String>>>,
+    /// Queries and checks measured besides the proxy's statistics.
+    pub providers: crate::provider::Providers,
+    /// The new revision's image (command checks run in it).
+    pub image: String,
+    /// The spec being rolled out.
+    pub spec: ferry_spec::Spec,
+    /// The app+env's replicas (checks call a healthy replica of the new revision).
+    pub pools: Arc<Mutex<crate::controller::Pools>>,
 }
 
 impl Run {
-    /// Measures every interval until the analysis decides, then sends the verdict.
+    /// Measures every interval until the analysis decides, then sends the verdict. A
+    /// background analysis (no step) keeps measuring after a pass or a pause, with a fresh
+    /// series, until the rollout stops it; only a failure ends it.
     pub(crate) async fn measure(self) {
-        let started = Instant::now();
+        let mut started = Instant::now();
         let mut analysis = Analysis::new(&self.config, Duration::ZERO);
         let mut before = self.shared.proxy.stats_snapshot();
         let mut pending: Option<Observation> = None;
+        let background = self.step.is_none();
         let step = self.step.and_then(|s| i64::try_from(s).ok()).unwrap_or(-1);
-        let (verdict, reference, summary) = loop {
+        loop {
             tokio::time::sleep(self.config.interval).await;
             let after = self.shared.proxy.stats_snapshot();
-            let observation = observation(
+            let mut observation = observation(
                 &before,
                 &after,
                 &self.service,
@@ -179,10 +194,23 @@ impl Run {
                 self.config.interval,
             );
             before = after;
-            // A window too thin to judge grows with the next one (see docs/analysis.md).
+            if !self.providers.is_empty() {
+                let notes = self.provide(&mut observation).await;
+                for note in notes {
+                    self.note(&format!("analysis {} could not measure: {note}", self.name))
+                        .await;
+                }
+            }
+            // A window too thin to judge grows with the next one (see docs/analysis.md);
+            // a query's value and a check's outcome are the latest, not a sum.
             let observation = match pending.take() {
                 Some(mut earlier) => {
+                    let latest = (
+                        observation.canary.custom.clone(),
+                        observation.stable.custom.clone(),
+                    );
                     earlier.absorb(observation);
+                    (earlier.canary.custom, earlier.stable.custom) = latest;
                     earlier
                 }
                 None => observation,
@@ -202,11 +230,13 @@ impl Run {
                 }
                 Err(e) => {
                     tracing::error!(error = %e, "the analysis judge panicked");
-                    break (
-                        Verdict::Inconclusive,
-                        String::new(),
-                        format!("the judge of analysis {} failed: {e}", self.name),
-                    );
+                    let _ = self.tx.send(Event::AnalysisVerdict {
+                        run: self.run,
+                        verdict: Verdict::Inconclusive,
+                        reference: String::new(),
+                        summary: format!("the judge of analysis {} failed: {e}", self.name),
+                    });
+                    return;
                 }
             };
             let explanation = judged.explain();
@@ -225,19 +255,63 @@ impl Run {
                     app.changed();
                 }
             }
-            match analysis.record(judged, started.elapsed()) {
-                Decision::Continue => {}
-                Decision::Promote => break (Verdict::Pass, reference, summary),
-                Decision::Rollback { reason } => break (Verdict::Fail, reference, reason),
-                Decision::Pause { reason } => break (Verdict::Inconclusive, reference, reason),
+            let (verdict, summary) = match analysis.record(judged, started.elapsed()) {
+                Decision::Continue => continue,
+                Decision::Promote => (Verdict::Pass, summary),
+                Decision::Rollback { reason } => (Verdict::Fail, reason),
+                Decision::Pause { reason } => (Verdict::Inconclusive, reason),
+            };
+            let last = verdict == Verdict::Fail || !background;
+            let _ = self.tx.send(Event::AnalysisVerdict {
+                run: self.run,
+                verdict,
+                reference,
+                summary,
+            });
+            if last {
+                return;
             }
+            analysis = Analysis::new(&self.config, Duration::ZERO);
+            started = Instant::now();
+            pending = None;
+        }
+    }
+
+    /// Adds the providers' queries and checks to `observation`; notes what failed.
+    async fn provide(&self, observation: &mut Observation) -> Vec<String> {
+        let replica = {
+            let pools = self.pools.lock().unwrap_or_else(|e| e.into_inner());
+            pools.get(&self.canary).and_then(|p| {
+                p.iter()
+                    .find(|r| r.routed)
+                    .and_then(|r| r.addr.map(|a| (r.id.as_str().to_owned(), a)))
+            })
         };
-        let _ = self.tx.send(Event::AnalysisVerdict {
-            run: self.run,
-            verdict,
-            reference,
-            summary,
-        });
+        let target = crate::provider::Target {
+            app: &self.service,
+            env: &self.env,
+            canary: &self.canary,
+            stable: self.stable.as_deref(),
+            interval: self.config.interval,
+            image: &self.image,
+            spec: &self.spec,
+            replica,
+        };
+        self.providers
+            .measure(&self.shared, &target, observation)
+            .await
+    }
+
+    /// A note in the rollout's timeline.
+    async fn note(&self, text: &str) {
+        if let Err(e) = self
+            .shared
+            .store
+            .append_event(self.rollout, "note", &serde_json::json!({ "text": text }))
+            .await
+        {
+            tracing::error!(error = %e, "cannot record an analysis note");
+        }
     }
 
     /// Stores the verdict and its timeline note; returns the verdict's store reference.
@@ -256,13 +330,8 @@ impl Run {
                 String::new()
             }
         };
-        let text = format!("analysis {} measured: {explanation}", self.name);
-        if let Err(e) = store
-            .append_event(self.rollout, "note", &serde_json::json!({ "text": text }))
-            .await
-        {
-            tracing::error!(error = %e, "cannot record the analysis note");
-        }
+        self.note(&format!("analysis {} measured: {explanation}", self.name))
+            .await;
         reference
     }
 }
@@ -301,7 +370,7 @@ mod tests {
     }
 
     #[test]
-    fn latency_bounds_become_milliseconds_and_queries_are_refused() {
+    fn latency_bounds_become_milliseconds_and_queries_need_prometheus() {
         let spec: ferry_spec::Analysis = serde_json::from_value(serde_json::json!({
             "interval": "2s",
             "measurements": 2,

@@ -1,4 +1,5 @@
-//! The HTTP API (axum, JSON, bearer token): deploy, status, history and rollout commands.
+//! The HTTP API (axum, JSON, bearer token): deploy, status, history and rollout commands,
+//! and `/metrics` (Prometheus text) for a scraping Prometheus.
 //!
 //! Errors keep the internal detail in the log and send a plain message.
 
@@ -70,6 +71,7 @@ impl IntoResponse for ApiError {
 pub(crate) fn router(api: Arc<Api>) -> Router {
     Router::new()
         .route("/v1/health", get(health))
+        .route("/metrics", get(metrics))
         .route("/v1/deploy", post(deploy))
         .route("/v1/apps/{app}/{env}/status", get(status))
         .route("/v1/apps/{app}/{env}/revisions", get(revisions))
@@ -97,6 +99,19 @@ async fn auth(State(api): State<Arc<Api>>, request: Request, next: Next) -> Resp
 
 async fn health() -> Json<Ack> {
     Json(Ack::message("ok"))
+}
+
+/// The proxy's per-revision statistics in the Prometheus text format, for a Prometheus
+/// server scraping ferry (with the token as its bearer credentials).
+async fn metrics(State(api): State<Arc<Api>>) -> Response {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        api.shared.proxy.metrics_text(),
+    )
+        .into_response()
 }
 
 fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {

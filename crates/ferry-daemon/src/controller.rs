@@ -477,10 +477,12 @@ impl Rollout {
     ) {
         let name = name.as_str().to_owned();
         let config = match self.spec.analysis.get(&name) {
-            Some(spec) => crate::analysis::config(&name, spec),
+            Some(spec) => crate::analysis::config(&name, spec).and_then(|config| {
+                crate::provider::Providers::new(&name, spec).map(|p| (config, p))
+            }),
             None => Err(format!("the spec has no [analysis.{name}] table")),
         };
-        let config = match config {
+        let (config, providers) = match config {
             Ok(c) => c,
             Err(reason) => {
                 // Deploys refuse these up front; this covers a recovered rollout.
@@ -508,6 +510,10 @@ impl Rollout {
                 config,
                 tx: self.tx.clone(),
                 explanations: self.explanations.clone(),
+                providers,
+                image: self.image.clone(),
+                spec: self.spec.clone(),
+                pools: self.pools.clone(),
             }
             .measure(),
         );
@@ -714,6 +720,13 @@ pub(crate) fn add_backend(
             .services
             .entry(app.clone())
             .or_insert_with(|| ServiceConfig::new(Vec::new()));
+        // Blue-green preview routing: a request with this header naming a revision reaches
+        // it before the switch (pre-promotion analysis traffic, manual checks).
+        svc.preview = spec
+            .strategy
+            .blue_green
+            .as_ref()
+            .and_then(|b| b.preview_header.clone());
         let first = svc
             .pools
             .iter()
@@ -857,7 +870,7 @@ fn set_replica(pools: &Mutex<Pools>, rev: &str, id: &ReplicaId, f: impl FnOnce(&
     }
 }
 
-fn error_chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {

@@ -12,6 +12,7 @@ mod error;
 mod notify;
 mod plan;
 pub mod protocol;
+mod provider;
 mod recovery;
 mod replica;
 mod retention;

@@ -16,6 +16,15 @@ pub fn plan(
     new: Revision,
 ) -> Result<Plan, DaemonError> {
     let bad = |e: ferry_rollout::Error| DaemonError::Plan(e.to_string());
+    // Refuses up front what the daemon cannot measure (an unknown table, a bad query).
+    let analysis = |name: &str| -> Result<AnalysisRef, DaemonError> {
+        let table = spec
+            .analysis
+            .get(name)
+            .ok_or_else(|| DaemonError::Plan(format!("the spec has no [analysis.{name}] table")))?;
+        crate::analysis::config(name, table).map_err(DaemonError::Plan)?;
+        Ok(AnalysisRef::new(AnalysisName::new(name).map_err(bad)?))
+    };
     let replicas = spec.web.as_ref().map_or(1, |w| w.replicas).max(1);
     let strategy = match spec.strategy.kind {
         StrategyKind::Rolling => Strategy::Rolling {
@@ -36,8 +45,16 @@ pub fn plan(
                     .collect(),
                 auto_promote: bg.auto_promote,
                 scale_down_delay: bg.scale_down_delay.as_std(),
-                pre_promotion_analysis: None,
-                post_promotion_analysis: None,
+                pre_promotion_analysis: bg
+                    .pre_promotion_analysis
+                    .as_deref()
+                    .map(analysis)
+                    .transpose()?,
+                post_promotion_analysis: bg
+                    .post_promotion_analysis
+                    .as_deref()
+                    .map(analysis)
+                    .transpose()?,
             }
         }
         StrategyKind::Canary => {
@@ -58,14 +75,7 @@ pub fn plan(
                         CanaryStep::PauseUntilPromoted
                     }
                     ferry_spec::CanaryStep::Analysis(name) => {
-                        // Refused up front what the daemon cannot measure (Prometheus).
-                        let table = spec.analysis.get(name.as_str()).ok_or_else(|| {
-                            DaemonError::Plan(format!("the spec has no [analysis.{name}] table"))
-                        })?;
-                        crate::analysis::config(name.as_str(), table).map_err(DaemonError::Plan)?;
-                        CanaryStep::Analysis(AnalysisRef::new(
-                            AnalysisName::new(name).map_err(bad)?,
-                        ))
+                        CanaryStep::Analysis(analysis(&name)?)
                     }
                 });
             }
@@ -74,6 +84,12 @@ pub fn plan(
     };
     let mut plan = Plan::new(spec.app.as_str(), env, stable, new, replicas, strategy);
     plan.keep_warm = spec.strategy.keep_warm.as_std();
+    plan.background_analysis = spec
+        .strategy
+        .analysis
+        .as_deref()
+        .map(analysis)
+        .transpose()?;
     plan.validate().map_err(bad)?;
     Ok(plan)
 }

@@ -205,7 +205,7 @@ async fn answer(handle: &ProxyHandle, token: &str, req: Request<Incoming>) -> Re
 }
 
 /// Prometheus text exposition of the live statistics.
-fn metrics(handle: &ProxyHandle) -> String {
+pub(crate) fn metrics(handle: &ProxyHandle) -> String {
     let snap = handle.stats_snapshot();
     let mut out = String::new();
     out.push_str(

@@ -203,6 +203,11 @@ impl ProxyHandle {
         })
     }
 
+    /// The live statistics in the Prometheus text format (as the admin API's `/metrics`).
+    pub fn metrics_text(&self) -> String {
+        crate::admin::metrics(self)
+    }
+
     /// Statistics per revision and state per backend, for the analysis engine and status.
     pub fn stats_snapshot(&self) -> StatsSnapshot {
         let table = self.shared.table.load_full();

@@ -44,7 +44,8 @@ impl Selector<'_> {
 }
 
 /// The PromQL for a built-in metric kind over a `window` such as `"1m"`; `None` for
-/// [`MetricKind::Query`], whose query the user writes.
+/// [`MetricKind::Query`], whose query the user writes, and for the checks (`command`,
+/// `http`), which only `ferry serve` runs.
 pub fn query(kind: MetricKind, sel: Selector<'_>, window: &str) -> Option<String> {
     let all = sel.matchers("");
     let rate = |m: &str| format!("sum(rate({REQUESTS_TOTAL}{{{m}}}[{window}]))");
@@ -64,7 +65,7 @@ pub fn query(kind: MetricKind, sel: Selector<'_>, window: &str) -> Option<String
         MetricKind::LatencyP95 => quantile("0.95"),
         MetricKind::LatencyP99 => quantile("0.99"),
         MetricKind::Throughput => rate(&all),
-        MetricKind::Query => return None,
+        MetricKind::Query | MetricKind::Command | MetricKind::Http => return None,
     })
 }
 

@@ -533,6 +533,12 @@ decode_enum!(MetricKind, "a metric kind", [
     "latency-p99" => MetricKind::LatencyP99,
     "throughput" => MetricKind::Throughput,
     "query" => MetricKind::Query,
+    "command" => MetricKind::Command,
+    "http" => MetricKind::Http,
+]);
+decode_enum!(CheckMethod, "an HTTP method", [
+    "GET" => CheckMethod::Get,
+    "POST" => CheckMethod::Post,
 ]);
 decode_enum!(Severity, "a severity", [
     "error" => Severity::Error,
@@ -1112,6 +1118,8 @@ impl Decode for BlueGreen {
         let auto_promote = f.or("auto_promote", cx, d.auto_promote);
         let scale_down_delay = f.or("scale_down_delay", cx, d.scale_down_delay);
         let preview_header: Option<String> = f.opt("preview_header", cx);
+        let pre_promotion_analysis = f.opt("pre_promotion_analysis", cx);
+        let post_promotion_analysis = f.opt("post_promotion_analysis", cx);
         if let (Some(header), Some(span)) = (&preview_header, f.value_span("preview_header")) {
             let token = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
             if header.is_empty() || !header.bytes().all(token) {
@@ -1131,6 +1139,8 @@ impl Decode for BlueGreen {
             auto_promote,
             scale_down_delay,
             preview_header,
+            pre_promotion_analysis,
+            post_promotion_analysis,
         })
     }
 }
@@ -1276,6 +1286,7 @@ impl Decode for Strategy {
         let d = Strategy::default();
         let keep_warm = f.or("keep_warm", cx, d.keep_warm);
         let retain_images = f.or("retain_images", cx, d.retain_images);
+        let analysis = f.opt("analysis", cx);
         if kind == StrategyKind::Canary && f.key_span("canary").is_none() {
             let span = f.value_span("kind").unwrap_or_else(|| at.key_span.clone());
             cx.error_at(
@@ -1295,6 +1306,7 @@ impl Decode for Strategy {
             canary,
             keep_warm,
             retain_images,
+            analysis,
         })
     }
 }
@@ -1324,8 +1336,123 @@ impl Decode for Metric {
         let max_relative: Option<f64> = f.opt("max_relative", cx);
         let allowed_increase: Option<f64> = f.opt("allowed_increase", cx);
         let critical = f.or("critical", cx, false);
+        let command: Option<Vec<String>> = f.opt("command", cx);
+        let local = f.or("local", cx, false);
+        let url: Option<String> = f.opt("url", cx);
+        let method: Option<CheckMethod> = f.opt("method", cx);
+        let body: Option<String> = f.opt("body", cx);
+        let status: Option<u16> = f.opt("status", cx);
+        let body_contains: Option<String> = f.opt("body_contains", cx);
+        let timeout: Option<Duration> = f.opt("timeout", cx);
         let bounds = ["max", "min", "max_relative", "allowed_increase"];
-        if kind.is_some() && bounds.iter().all(|b| f.key_span(b).is_none()) {
+        let is_check = kind.is_some_and(MetricKind::is_check);
+        // Keys that belong to one kind only, so a misplaced one is not silently ignored.
+        let only_for: [(&str, &[MetricKind]); 8] = [
+            ("command", &[MetricKind::Command]),
+            ("local", &[MetricKind::Command]),
+            ("url", &[MetricKind::Http]),
+            ("method", &[MetricKind::Http]),
+            ("body", &[MetricKind::Http]),
+            ("status", &[MetricKind::Http]),
+            ("body_contains", &[MetricKind::Http]),
+            ("timeout", &[MetricKind::Command, MetricKind::Http]),
+        ];
+        if let Some(kind) = kind {
+            for (key, kinds) in only_for {
+                if let Some(span) = f.key_span(key)
+                    && !kinds.contains(&kind)
+                {
+                    let wanted: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
+                    cx.error_at(
+                        "invalid-key",
+                        &span,
+                        &join(at.path, key),
+                        format!(
+                            "`{key}` belongs to metrics of kind {}, not \"{}\"",
+                            quoted(&wanted),
+                            kind.as_str()
+                        ),
+                        "not for this kind",
+                        format!("remove `{key}`, or set kind = \"{}\"", wanted[0]),
+                    );
+                }
+            }
+            if is_check {
+                for key in bounds {
+                    if let Some(span) = f.key_span(key) {
+                        cx.error_at(
+                            "invalid-key",
+                            &span,
+                            &join(at.path, key),
+                            format!(
+                                "a \"{}\" check passes or fails by itself; `{key}` has nothing to bound",
+                                kind.as_str()
+                            ),
+                            "not for a check",
+                            format!("remove `{key}`"),
+                        );
+                    }
+                }
+            }
+        }
+        if kind == Some(MetricKind::Command) && f.key_span("command").is_none() {
+            cx.error_at(
+                "missing-key",
+                at.key_span,
+                &join(at.path, "command"),
+                "a metric of kind \"command\" needs a `command`".into(),
+                "`command` is required here",
+                "add `command = [\"/app\", \"selftest\"]` (exit 0 passes)",
+            );
+        }
+        check_command(cx, &f, "command", command.as_ref());
+        if kind == Some(MetricKind::Http) && f.key_span("url").is_none() {
+            cx.error_at(
+                "missing-key",
+                at.key_span,
+                &join(at.path, "url"),
+                "a metric of kind \"http\" needs a `url`".into(),
+                "`url` is required here",
+                "add `url = \"/health\"` (a path is requested from the new revision) or a full http:// URL",
+            );
+        }
+        if let (Some(url), Some(span)) = (&url, f.value_span("url")) {
+            let valid = url.starts_with('/')
+                || url
+                    .strip_prefix("http://")
+                    .is_some_and(|rest| !rest.is_empty());
+            if !valid {
+                cx.error_at(
+                    "invalid-url",
+                    &span,
+                    &join(at.path, "url"),
+                    format!("\"{url}\" is neither a path nor an http:// URL"),
+                    "not a path or http:// URL",
+                    "write a path such as \"/health\" (requested from the new revision) or \"http://127.0.0.1:9000/check\"; https is not supported for checks",
+                );
+            }
+        }
+        if let Some(status) = status
+            && !(100..=599).contains(&status)
+        {
+            range_error(
+                cx,
+                f.value_span("status"),
+                &join(at.path, "status"),
+                format!("{status} is not an HTTP status code"),
+                "use a code between 100 and 599, e.g. 200",
+            );
+        }
+        if timeout.is_some_and(|t| t.as_millis() == 0) {
+            range_error(
+                cx,
+                f.value_span("timeout"),
+                &join(at.path, "timeout"),
+                "`timeout` must be positive".into(),
+                "use e.g. \"30s\"",
+            );
+        }
+        if kind.is_some() && !is_check && bounds.iter().all(|b| f.key_span(b).is_none()) {
             cx.error_at(
                 "missing-threshold",
                 at.key_span,
@@ -1388,6 +1515,14 @@ impl Decode for Metric {
             max_relative,
             allowed_increase,
             critical,
+            command,
+            local,
+            url,
+            method,
+            body,
+            status,
+            body_contains,
+            timeout,
         })
     }
 }
@@ -1853,6 +1988,50 @@ pub(crate) fn decode_spec(root: &Node, cx: &mut Cx) -> Option<Spec> {
             );
         }
     }
+    // The other places that name an analysis: background, blue-green before and after
+    // the switch.
+    for (key, what) in [
+        ("strategy.analysis", "background analysis"),
+        (
+            "strategy.blue_green.pre_promotion_analysis",
+            "pre-promotion analysis",
+        ),
+        (
+            "strategy.blue_green.post_promotion_analysis",
+            "post-promotion analysis",
+        ),
+    ] {
+        let Some((
+            _,
+            Node {
+                kind: Kind::String(name),
+                span,
+            },
+        )) = root.lookup(key)
+        else {
+            continue;
+        };
+        used.push(name.clone());
+        if defined.contains(&name.as_str()) {
+            continue;
+        }
+        let hint = match did_you_mean(name, &defined) {
+            Some(close) => format!("did you mean \"{close}\"?"),
+            None if defined.is_empty() => format!("define it in an [analysis.{name}] table"),
+            None => format!(
+                "define [analysis.{name}], or use one of: {}",
+                quoted(&defined)
+            ),
+        };
+        cx.error_at(
+            "undefined-analysis",
+            span,
+            key,
+            format!("{what} \"{name}\" is not defined"),
+            "no such analysis",
+            hint,
+        );
+    }
     for name in analysis.keys() {
         if !used.contains(name)
             && let Some((span, _)) = root.lookup(&format!("analysis.{name}"))
@@ -1861,9 +2040,9 @@ pub(crate) fn decode_spec(root: &Node, cx: &mut Cx) -> Option<Spec> {
                 "unused-analysis",
                 &span,
                 &format!("analysis.{name}"),
-                format!("analysis \"{name}\" is never run by a canary step"),
+                format!("analysis \"{name}\" is never run"),
                 "unused",
-                format!("add {{ analysis = \"{name}\" }} to strategy.canary.steps, or remove it"),
+                format!("add {{ analysis = \"{name}\" }} to strategy.canary.steps, name it in strategy.analysis or strategy.blue_green.pre_promotion_analysis/post_promotion_analysis, or remove it"),
             );
         }
     }

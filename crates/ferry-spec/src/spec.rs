@@ -312,6 +312,10 @@ pub struct Strategy {
     /// one a container uses. Default 5; 0 keeps every image.
     #[serde(default = "default_retain_images")]
     pub retain_images: u32,
+    /// Background analysis: the named `[analysis.<name>]` runs during the whole rollout,
+    /// from its start until promotion; a failure rolls back at any step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analysis: Option<String>,
 }
 
 fn default_keep_warm() -> Duration {
@@ -331,6 +335,7 @@ impl Default for Strategy {
             canary: None,
             keep_warm: default_keep_warm(),
             retain_images: default_retain_images(),
+            analysis: None,
         }
     }
 }
@@ -397,6 +402,14 @@ pub struct BlueGreen {
     /// A request header that routes a request to the preview set (e.g. "X-Ferry-Preview").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preview_header: Option<String>,
+    /// The named `[analysis.<name>]` judges the new set before the switch (after the smoke
+    /// checks); a failure rolls back without the switch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pre_promotion_analysis: Option<String>,
+    /// The named `[analysis.<name>]` judges the new set after the switch, while the old set
+    /// is still warm; a failure switches traffic back to the old set at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub post_promotion_analysis: Option<String>,
 }
 
 fn default_true() -> bool {
@@ -413,6 +426,8 @@ impl Default for BlueGreen {
             auto_promote: true,
             scale_down_delay: default_scale_down_delay(),
             preview_header: None,
+            pre_promotion_analysis: None,
+            post_promotion_analysis: None,
         }
     }
 }
@@ -622,6 +637,54 @@ pub struct Metric {
     /// A failed measurement of a critical metric fails the analysis at once. Default false.
     #[serde(default)]
     pub critical: bool,
+    /// `kind = "command"`: the program and its arguments (exec form); exit 0 passes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<Vec<String>>,
+    /// `kind = "command"`: run on the daemon's host instead of in a one-off container of
+    /// the new revision's image. Default false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub local: bool,
+    /// `kind = "http"`: an `http://` URL, or a path starting with `/` requested from a
+    /// replica of the new revision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// `kind = "http"`: the request method. Default `"GET"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<CheckMethod>,
+    /// `kind = "http"`: the request body (with `method = "POST"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    /// `kind = "http"`: the expected status code. Default 200.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// `kind = "http"`: text the response body must contain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_contains: Option<String>,
+    /// `kind = "command"` or `"http"`: how long one run may take before it fails.
+    /// Default 60s for a command, 10s for an HTTP call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Duration>,
+}
+
+/// The method of an HTTP check.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum CheckMethod {
+    /// GET.
+    #[default]
+    Get,
+    /// POST.
+    Post,
+}
+
+impl CheckMethod {
+    /// The method as sent.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Get => "GET",
+            Self::Post => "POST",
+        }
+    }
 }
 
 /// What a metric measures. Rates are fractions in 0..=1, latencies are seconds,
@@ -643,6 +706,10 @@ pub enum MetricKind {
     Throughput,
     /// A custom PromQL query.
     Query,
+    /// A command whose exit code decides (0 passes): a check, not a measurement.
+    Command,
+    /// An HTTP call whose status (and body) decides: a check, not a measurement.
+    Http,
 }
 
 impl MetricKind {
@@ -656,7 +723,14 @@ impl MetricKind {
             Self::LatencyP99 => "latency-p99",
             Self::Throughput => "throughput",
             Self::Query => "query",
+            Self::Command => "command",
+            Self::Http => "http",
         }
+    }
+
+    /// Whether this kind is a check that passes or fails by itself (no thresholds).
+    pub fn is_check(self) -> bool {
+        matches!(self, Self::Command | Self::Http)
     }
 }
 

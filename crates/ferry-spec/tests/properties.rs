@@ -195,6 +195,14 @@ fn default_analysis() -> Analysis {
             max_relative: Some(1.25),
             allowed_increase: None,
             critical: false,
+            command: None,
+            local: false,
+            url: None,
+            method: None,
+            body: None,
+            status: None,
+            body_contains: None,
+            timeout: None,
         }],
     }
 }

@@ -1,0 +1,333 @@
+//! Analysis providers end to end, against the real Docker engine and real peers: a real
+//! Prometheus server (Debian package, started here on a free loopback port) scraping
+//! `ferry serve`'s `/metrics` with the API token judges canaries with a PromQL error-rate
+//! query; command checks (a one-off container of the new image) and HTTP checks gate a
+//! blue-green switch; a post-promotion analysis switches back to the warm old set; a
+//! background analysis rolls a canary back during a pause.
+
+#![allow(clippy::unwrap_used, reason = "test setup failures should panic")]
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use support::{Daemon, build_demo_image, ferry, text};
+
+const IMAGE: &str = "ferry-providers-test:hello";
+
+/// A spec of the demo for `app` in `dir/<name>/ferry.toml`: `strategy` lines go into
+/// `[strategy]`, `env` lines into `[env]`, `tail` after everything.
+fn write_spec(dir: &Path, app: &str, name: &str, strategy: &str, env: &str, tail: &str) -> PathBuf {
+    let dir = dir.join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("ferry.toml");
+    std::fs::write(
+        &path,
+        format!(
+            r#"app = "{app}"
+image = "{IMAGE}"
+
+[web]
+port = 8080
+replicas = 1
+drain_timeout = "2s"
+stop_timeout = "2s"
+
+[web.health]
+path = "/health"
+interval = "1s"
+timeout = "1s"
+
+[strategy]
+{strategy}
+
+[env]
+VERSION = "{name}"
+{env}
+{tail}"#
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// One request on a fresh connection: the status code and the body.
+fn get(addr: SocketAddr, path: &str, token: Option<&str>) -> Result<(u16, String), String> {
+    let mut stream =
+        TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map_err(|e| e.to_string())?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .map_err(|e| e.to_string())?;
+    let auth = token.map_or_else(String::new, |t| format!("Authorization: Bearer {t}\r\n"));
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n"
+    )
+    .map_err(|e| e.to_string())?;
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).map_err(|e| e.to_string())?;
+    let status = raw
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("no status line in {raw:?}"))?;
+    let body = raw.split_once("\r\n\r\n").map(|(_, b)| b.to_owned());
+    Ok((status, body.unwrap_or_default()))
+}
+
+/// A load loop on fresh connections until `stop` (at most 85 s): (ok, failed) counts.
+fn load(proxy: SocketAddr, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<(u32, u32)> {
+    std::thread::spawn(move || {
+        let deadline = Instant::now() + Duration::from_secs(85);
+        let (mut ok, mut failed) = (0, 0);
+        while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+            match get(proxy, "/", None) {
+                Ok((200, _)) => ok += 1,
+                _ => failed += 1,
+            }
+            std::thread::sleep(Duration::from_millis(3));
+        }
+        (ok, failed)
+    })
+}
+
+fn status(spec: &Path, state: &Path) -> serde_json::Value {
+    let out = ferry(
+        &[
+            "--config",
+            spec.to_str().unwrap(),
+            "--output",
+            "json",
+            "status",
+        ],
+        state,
+        "",
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Deploys `spec` under load; returns the exit code, stdout+stderr, and the load counts.
+fn deploy_under_load(
+    spec: &Path,
+    state: &Path,
+    proxy: SocketAddr,
+) -> (Option<i32>, String, (u32, u32)) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let loader = load(proxy, stop.clone());
+    let out = ferry(&["--config", spec.to_str().unwrap(), "deploy"], state, "");
+    stop.store(true, Ordering::Relaxed);
+    let counts = loader.join().unwrap();
+    let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    (out.status.code(), all, counts)
+}
+
+/// A Prometheus server started for one test; killed (by its pid) when dropped.
+struct Prometheus {
+    child: Child,
+    addr: SocketAddr,
+    _dir: tempfile::TempDir,
+}
+
+impl Prometheus {
+    /// Starts Prometheus scraping `target` every second with the bearer token in
+    /// `token_file`; waits until it is ready.
+    fn start(target: SocketAddr, token_file: &Path) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("prometheus.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
+                 scrape_configs:\n  - job_name: ferry\n    metrics_path: /metrics\n\
+                 \x20   authorization:\n      type: Bearer\n      credentials_file: {}\n\
+                 \x20   static_configs:\n      - targets: [\"{target}\"]\n",
+                token_file.display()
+            ),
+        )
+        .unwrap();
+        // A free port: bound, read, released, then given to Prometheus.
+        let addr = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let child = Command::new("prometheus")
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("data").display()
+            ))
+            .arg(format!("--web.listen-address={addr}"))
+            .arg("--log.level=warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("the prometheus server runs (Debian package `prometheus`, see xtask/deps)");
+        let mut server = Self {
+            child,
+            addr,
+            _dir: dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok((200, _)) = get(addr, "/-/ready", None) {
+                break;
+            }
+            if let Ok(Some(exit)) = server.child.try_wait() {
+                panic!("prometheus exited at start: {exit}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "prometheus not ready within 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        server
+    }
+
+    /// The value of an instant query's first series, if any.
+    fn value(&self, promql: &str) -> Option<f64> {
+        let encoded: String = promql
+            .bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() {
+                    char::from(b).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect();
+        let (code, body) = get(self.addr, &format!("/api/v1/query?query={encoded}"), None).ok()?;
+        assert_eq!(code, 200, "{body}");
+        let json: serde_json::Value = serde_json::from_str(&body).ok()?;
+        json["data"]["result"][0]["value"][1]
+            .as_str()
+            .and_then(|v| v.parse().ok())
+    }
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+const ERROR_SHARE: &str = r#"sum(rate(ferry_proxy_requests_total{service="{{app}}",revision="{{revision}}",code="5xx"}[{{interval}}])) / sum(rate(ferry_proxy_requests_total{service="{{app}}",revision="{{revision}}"}[{{interval}}]))"#;
+
+#[test]
+fn docker_prometheus_query_rolls_back_a_failing_canary_and_promotes_a_healthy_one() {
+    const APP: &str = "provprom";
+    let started = Instant::now();
+    let tmp = tempfile::tempdir().unwrap();
+    let state = tmp.path().join("state");
+    let mut daemon = Daemon::new(APP);
+    build_demo_image(IMAGE);
+    let proxy = daemon.start(&state);
+    let api: SocketAddr = std::fs::read_to_string(state.join("api-addr"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let token = std::fs::read_to_string(state.join("token")).unwrap();
+    // /metrics is behind the token like the rest of the API.
+    assert_eq!(get(api, "/metrics", None).unwrap().0, 401);
+
+    let v1 = write_spec(tmp.path(), APP, "v1", "kind = \"rolling\"", "", "");
+    let out = ferry(&["--config", v1.to_str().unwrap(), "deploy"], &state, "");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let (code, metrics) = get(api, "/metrics", Some(token.trim())).unwrap();
+    assert_eq!(code, 200, "{metrics}");
+    assert!(
+        metrics.contains(&format!(
+            "ferry_proxy_requests_total{{service=\"{APP}\",revision=\"1\",code=\"2xx\"}}"
+        )),
+        "{metrics}"
+    );
+
+    let prometheus = Prometheus::start(api, &state.join("token"));
+    let canary = |name: &str, fail_rate: &str| {
+        write_spec(
+            tmp.path(),
+            APP,
+            name,
+            "kind = \"canary\"\n[strategy.canary]\nsteps = [{ weight = 50 }, { analysis = \"prom\" }]",
+            &format!("FAIL_RATE = \"{fail_rate}\""),
+            &format!(
+                r#"
+[analysis.prom]
+provider = "prometheus"
+prometheus = {{ url = "http://{}" }}
+interval = "3s"
+measurements = 2
+min_samples = 20
+timebox = "45s"
+on_inconclusive = "rollback"
+metrics = [{{ name = "5xx share", kind = "query", max = 0.1, query = '{ERROR_SHARE}' }}]
+"#,
+                prometheus.addr
+            ),
+        )
+    };
+
+    // v2 fails 40% of its requests: the PromQL share of 5xx is far above 0.1.
+    let failing = canary("v2", "0.4");
+    let (code, output, (ok, failed)) = deploy_under_load(&failing, &state, proxy);
+    assert_eq!(code, Some(1), "{output}");
+    assert!(output.contains("rolled back"), "{output}");
+    assert!(output.contains("5xx share"), "{output}");
+    // Prometheus really scraped ferry: the target is up and saw v2's errors.
+    assert_eq!(prometheus.value("up{job=\"ferry\"}"), Some(1.0));
+    let v2_errors = prometheus
+        .value(&format!(
+            "ferry_proxy_requests_total{{service=\"{APP}\",revision=\"2\",code=\"5xx\"}}"
+        ))
+        .unwrap_or(0.0);
+    assert!(v2_errors > 0.0, "prometheus saw no 5xx of revision 2");
+    let s = status(&failing, &state);
+    assert_eq!(s["stable"], 1, "{s}");
+    let explained = s["rollout"]["analysis"].to_string();
+    assert!(
+        explained.contains("5xx share: canary 0.")
+            && explained.contains("above the 0.1 limit: failed"),
+        "{s}"
+    );
+    for _ in 0..10 {
+        let (code, body) = get(proxy, "/", None).unwrap();
+        assert_eq!(code, 200, "{body}");
+        assert!(body.contains("v1"), "{body}");
+    }
+    eprintln!("failing canary: {ok} ok, {failed} failed requests while judged by prometheus");
+
+    // v3 fails nothing: two passing measurements (share 0 ≤ 0.1) promote it.
+    let healthy = canary("v3", "0");
+    let (code, output, (ok, failed)) = deploy_under_load(&healthy, &state, proxy);
+    assert_eq!(code, Some(0), "{output}");
+    assert_eq!(failed, 0, "no request fails during a healthy canary");
+    let s = status(&healthy, &state);
+    assert_eq!(s["stable"], 3, "{s}");
+    let explained = s["rollout"]["analysis"].to_string();
+    assert!(
+        explained.contains("5xx share: canary 0 ") && explained.contains("passed"),
+        "{s}"
+    );
+    eprintln!(
+        "healthy canary promoted by prometheus verdicts: {ok} requests, 0 failed; scenario took {:?}",
+        started.elapsed()
+    );
+    drop(prometheus);
+    daemon.clean();
+    assert!(daemon.containers().is_empty(), "containers left behind");
+}

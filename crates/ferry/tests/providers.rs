@@ -331,3 +331,215 @@ metrics = [{{ name = "5xx share", kind = "query", max = 0.1, query = '{ERROR_SHA
     daemon.clean();
     assert!(daemon.containers().is_empty(), "containers left behind");
 }
+
+/// A blue-green spec of the demo for `app` with analyses in `strategy_extra` and `tail`.
+fn blue_green(
+    dir: &Path,
+    app: &str,
+    name: &str,
+    env: &str,
+    blue_green_extra: &str,
+    tail: &str,
+) -> PathBuf {
+    write_spec(
+        dir,
+        app,
+        name,
+        &format!(
+            "kind = \"blue-green\"\n[strategy.blue_green]\nscale_down_delay = \"60s\"\n{blue_green_extra}"
+        ),
+        env,
+        tail,
+    )
+}
+
+#[test]
+fn docker_checks_gate_a_blue_green_switch_and_post_promotion_switches_back() {
+    const APP: &str = "provbg";
+    let started = Instant::now();
+    let tmp = tempfile::tempdir().unwrap();
+    let state = tmp.path().join("state");
+    let mut daemon = Daemon::new(APP);
+    build_demo_image(IMAGE);
+    let proxy = daemon.start(&state);
+    let v1 = write_spec(tmp.path(), APP, "v1", "kind = \"rolling\"", "", "");
+    let out = ferry(&["--config", v1.to_str().unwrap(), "deploy"], &state, "");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+
+    // The gate: the demo's own `healthcheck` in a one-off container of the new image calls
+    // a new replica by its name on the app network; an HTTP check reads the new set's `/`.
+    let gate = |name: &str, path: &str| {
+        format!(
+            r#"
+[analysis.gate]
+interval = "1s"
+measurements = 1
+metrics = [
+  {{ name = "selftest", kind = "command", command = ["healthcheck", "{{{{canary_url}}}}{path}"], timeout = "30s" }},
+  {{ name = "home", kind = "http", url = "/", body_contains = "{name}" }},
+]
+"#
+        )
+    };
+    let v2 = blue_green(
+        tmp.path(),
+        APP,
+        "v2",
+        "",
+        "pre_promotion_analysis = \"gate\"",
+        &gate("v2", "/health"),
+    );
+    let (code, output, (_, failed)) = deploy_under_load(&v2, &state, proxy);
+    assert_eq!(code, Some(0), "{output}");
+    assert_eq!(failed, 0, "{output}");
+    let s = status(&v2, &state);
+    assert_eq!(s["stable"], 2, "{s}");
+    let explained = s["rollout"]["analysis"].to_string();
+    assert!(
+        explained
+            .contains("selftest: exit 0, output: healthy: http://ferry-provbg-default-web-r2-"),
+        "{s}"
+    );
+    assert!(
+        explained.contains("home: GET http://127.0.0.1:")
+            && explained.contains("answered 200: passed"),
+        "{s}"
+    );
+
+    // v3's gate calls a path the demo does not serve: the command exits 1, the switch
+    // never happens, and no user request ever reaches v3.
+    let v3 = blue_green(
+        tmp.path(),
+        APP,
+        "v3",
+        "",
+        "pre_promotion_analysis = \"gate\"",
+        &gate("v3", "/nope"),
+    );
+    let (code, output, (ok, failed)) = deploy_under_load(&v3, &state, proxy);
+    assert_eq!(code, Some(1), "{output}");
+    assert!(
+        output.contains("pre-promotion analysis gate failed"),
+        "{output}"
+    );
+    assert_eq!(failed, 0, "{output}");
+    let s = status(&v3, &state);
+    assert_eq!(s["stable"], 2, "{s}");
+    let explained = s["rollout"]["analysis"].to_string();
+    assert!(
+        explained.contains("selftest: exit 1, output: http://ferry-provbg-default-web-r3-")
+            && explained.contains("/nope"),
+        "{s}"
+    );
+    for _ in 0..10 {
+        let (code, body) = get(proxy, "/", None).unwrap();
+        assert_eq!(code, 200, "{body}");
+        assert!(body.contains("v2"), "{body}");
+    }
+    eprintln!("failed gate: {ok} requests under load during the deploy, 0 failed, none reached v3");
+
+    // v4 passes no gate but fails half its requests once live: the post-promotion
+    // analysis switches traffic back to the warm v2.
+    let after = r#"
+[analysis.after]
+interval = "2s"
+measurements = 3
+min_samples = 20
+timebox = "40s"
+on_inconclusive = "rollback"
+metrics = [{ name = "errors", kind = "error-rate", max = 0.1 }]
+"#;
+    let v4 = blue_green(
+        tmp.path(),
+        APP,
+        "v4",
+        "FAIL_RATE = \"0.5\"",
+        "post_promotion_analysis = \"after\"",
+        after,
+    );
+    let (code, output, (ok, failed)) = deploy_under_load(&v4, &state, proxy);
+    assert_eq!(code, Some(1), "{output}");
+    assert!(
+        output.contains("post-promotion analysis after failed"),
+        "{output}"
+    );
+    let s = status(&v4, &state);
+    assert_eq!(s["stable"], 2, "{s}");
+    assert!(
+        s["rollout"]["analysis"]
+            .to_string()
+            .contains("above the 10.0% limit: failed"),
+        "{s}"
+    );
+    for _ in 0..10 {
+        let (code, body) = get(proxy, "/", None).unwrap();
+        assert_eq!(code, 200, "{body}");
+        assert!(body.contains("v2"), "{body}");
+    }
+    eprintln!(
+        "post-promotion: v4 switched back to v2 after {failed} failed of {} requests; scenario took {:?}",
+        ok + failed,
+        started.elapsed()
+    );
+    daemon.clean();
+    assert!(daemon.containers().is_empty(), "containers left behind");
+}
+
+#[test]
+fn docker_background_analysis_rolls_a_canary_back_during_a_pause() {
+    const APP: &str = "provbgr";
+    let tmp = tempfile::tempdir().unwrap();
+    let state = tmp.path().join("state");
+    let mut daemon = Daemon::new(APP);
+    build_demo_image(IMAGE);
+    let proxy = daemon.start(&state);
+    let v1 = write_spec(tmp.path(), APP, "v1", "kind = \"rolling\"", "", "");
+    let out = ferry(&["--config", v1.to_str().unwrap(), "deploy"], &state, "");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    // No analysis step at all: only the background analysis watches the 50% canary
+    // while it pauses for a minute.
+    let v2 = write_spec(
+        tmp.path(),
+        APP,
+        "v2",
+        "kind = \"canary\"\nanalysis = \"watch\"\n[strategy.canary]\nsteps = [{ weight = 50 }, { pause = \"60s\" }]",
+        "FAIL_RATE = \"0.5\"",
+        r#"
+[analysis.watch]
+interval = "2s"
+measurements = 2
+min_samples = 20
+metrics = [{ name = "errors", kind = "error-rate", max = 0.1 }]
+"#,
+    );
+    let begun = Instant::now();
+    let (code, output, (ok, failed)) = deploy_under_load(&v2, &state, proxy);
+    let took = begun.elapsed();
+    assert_eq!(code, Some(1), "{output}");
+    assert!(
+        output.contains("background analysis watch failed"),
+        "{output}"
+    );
+    assert!(
+        took < Duration::from_secs(60),
+        "rolled back only after the pause: {took:?}"
+    );
+    let s = status(&v2, &state);
+    assert_eq!(s["stable"], 1, "{s}");
+    eprintln!(
+        "background analysis: rolled back during the pause; {failed} of {} requests failed",
+        ok + failed
+    );
+    daemon.clean();
+    assert!(daemon.containers().is_empty(), "containers left behind");
+}

@@ -28,6 +28,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use ferry_proxy::ProxyConfig;
+use ferry_proxy::handover::{self, HandoverSocket, ListenerSockets};
 
 pub use client::Client;
 pub use error::DaemonError;
@@ -42,6 +43,13 @@ pub const API_ADDR_FILE: &str = "api-addr";
 /// change: a daemon restarted after a crash serves it from its first connection, before
 /// its recovery keeps only the backends that survived.
 pub const ROUTING_FILE: &str = "routing.json";
+
+/// The unix socket in the state directory through which a new daemon takes over the
+/// listening sockets of the running one (`ferry serve --takeover`).
+pub const HANDOVER_SOCKET: &str = "handover.sock";
+
+/// The role of the API listener in a handover offer.
+const ROLE_API: &str = "api";
 
 /// The default proxy listener.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -59,6 +67,9 @@ pub struct Config {
     pub state_dir: PathBuf,
     /// The store location when not `<state>/state.db` (a path or `postgres://` URL).
     pub store: Option<String>,
+    /// Take over the listening sockets and the routing table of the daemon running with
+    /// this state directory instead of binding; it drains and exits.
+    pub takeover: bool,
 }
 
 /// Where a started daemon listens.
@@ -79,9 +90,15 @@ fn state_io(path: &Path) -> impl FnOnce(std::io::Error) -> DaemonError + '_ {
     }
 }
 
-/// Runs the daemon until SIGTERM or Ctrl-C; `on_ready` is called once everything listens.
-/// On shutdown the API stops, then the proxy finishes the requests in flight. Containers
-/// keep running.
+/// Runs the daemon until SIGTERM or Ctrl-C, or until a successor takes over; `on_ready` is
+/// called once everything listens. On shutdown the API stops, then the proxy finishes the
+/// requests in flight. Containers keep running.
+///
+/// With `takeover`, the listening sockets and the live routing table come from the running
+/// daemon through `<state>/handover.sock` (see `ferry_proxy::handover`): the proxy serves
+/// that table from its first accepted connection; once it accepts, the old daemon stops
+/// accepting and drains, and this one waits for it to exit before recovery and the API
+/// (so two controllers never act at once).
 pub async fn serve(config: Config, on_ready: impl FnOnce(&Started)) -> Result<(), DaemonError> {
     let dir = &config.state_dir;
     std::fs::create_dir_all(dir).map_err(state_io(dir))?;
@@ -91,6 +108,12 @@ pub async fn serve(config: Config, on_ready: impl FnOnce(&Started)) -> Result<()
             .map_err(state_io(dir))?;
     }
     let token = token::load_or_create(dir)?;
+    let handover_path = dir.join(HANDOVER_SOCKET);
+    let (mut takeover, mut handover_socket) = if config.takeover {
+        (Some(handover::take_over(&handover_path).await?), None)
+    } else {
+        (None, Some(HandoverSocket::bind(&handover_path, false)?))
+    };
     let location = config
         .store
         .clone()
@@ -103,23 +126,51 @@ pub async fn serve(config: Config, on_ready: impl FnOnce(&Started)) -> Result<()
     proxy_config.routes.clear();
     proxy_config.services.clear();
     proxy_config.state_file = Some(routing_file(dir));
-    let proxy = ferry_proxy::start(proxy_config).await?;
+    let shutdown_timeout = proxy_config.timeouts.shutdown.0;
+    let proxy = match takeover.as_mut() {
+        Some(t) => ferry_proxy::start_taking_over(proxy_config, t).await?,
+        None => ferry_proxy::start(proxy_config).await?,
+    };
     let handle = proxy.handle.clone();
     let proxy_addr = handle
         .listen_addrs()
         .first()
         .copied()
         .unwrap_or(config.listen);
-    let listener = tokio::net::TcpListener::bind(config.api)
-        .await
-        .map_err(|source| DaemonError::Bind {
-            addr: config.api,
-            source,
-        })?;
-    let api_addr = listener.local_addr().map_err(|source| DaemonError::Bind {
+    let bind_err = |source| DaemonError::Bind {
         addr: config.api,
         source,
-    })?;
+    };
+    let inherited = takeover
+        .as_mut()
+        .and_then(|t| t.take_listener(ROLE_API, config.api))
+        .transpose()?
+        .and_then(|mut sockets| (!sockets.is_empty()).then(|| sockets.swap_remove(0)));
+    let api_socket = match inherited {
+        Some(socket) => socket,
+        None => tokio::net::TcpListener::bind(config.api)
+            .await
+            .and_then(tokio::net::TcpListener::into_std)
+            .map_err(bind_err)?,
+    };
+    let api_copy = api_socket.try_clone().map_err(bind_err)?;
+    let listener = tokio::net::TcpListener::from_std(api_socket).map_err(bind_err)?;
+    let api_addr = listener.local_addr().map_err(bind_err)?;
+    if let Some(t) = takeover {
+        let old = t.ready().await?;
+        let pid = old.pid();
+        tracing::info!(
+            pid,
+            "took over the listening sockets; the old daemon drains"
+        );
+        handover_socket = Some(HandoverSocket::bind(&handover_path, true)?);
+        if !old
+            .exited(shutdown_timeout + std::time::Duration::from_secs(15))
+            .await
+        {
+            tracing::warn!(pid, "the old daemon has not exited; recovering anyway");
+        }
+    }
     let addr_file = dir.join(API_ADDR_FILE);
     std::fs::write(&addr_file, api_addr.to_string()).map_err(state_io(&addr_file))?;
     let shared = Arc::new(controller::Shared {
@@ -144,17 +195,50 @@ pub async fn serve(config: Config, on_ready: impl FnOnce(&Started)) -> Result<()
         token_file: dir.join(token::TOKEN_FILE),
     });
     let stop = handle.clone();
+    // The successor that took over, kept until this process ends (it waits for that).
+    let successor = Arc::new(Mutex::new(None));
+    let keep = Arc::clone(&successor);
+    let config_api = config.api;
     let served = axum::serve(listener, router)
         .with_graceful_shutdown(async move {
-            shutdown_signal().await;
-            // Long polls answer now, so their connections close and shutdown proceeds.
-            stopping_tx.send_replace(true);
-            tracing::info!("shutting down: the proxy finishes requests in flight");
-            stop.shutdown();
+            let handed = async {
+                match &handover_socket {
+                    Some(socket) => {
+                        socket
+                            .hand_over(|| {
+                                let (mut listeners, routing) = handover::proxy_offer(&stop)?;
+                                listeners.push(ListenerSockets::of(
+                                    ROLE_API,
+                                    config_api,
+                                    &[&api_copy],
+                                )?);
+                                Ok((listeners, routing))
+                            })
+                            .await
+                    }
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                () = shutdown_signal() => {
+                    // Long polls answer now, so their connections close and shutdown proceeds.
+                    stopping_tx.send_replace(true);
+                    tracing::info!("shutting down: the proxy finishes requests in flight");
+                    stop.shutdown();
+                }
+                s = handed => {
+                    tracing::info!(pid = s.pid(), "handed over to a new daemon: the proxy finishes requests in flight");
+                    stopping_tx.send_replace(true);
+                    stop.shutdown_after_handover();
+                    *keep.lock().unwrap_or_else(|e| e.into_inner()) = Some(s);
+                }
+            }
+            drop(handover_socket);
         })
         .await;
     handle.shutdown();
     proxy.wait().await;
+    drop(successor);
     served.map_err(|source| DaemonError::Bind {
         addr: api_addr,
         source,

@@ -104,6 +104,7 @@ fn start_daemon(state: &Path) -> (SocketAddr, String) {
         api: "127.0.0.1:0".parse().expect("addr"),
         state_dir: state.to_owned(),
         store: None,
+        takeover: false,
     };
     // The daemon runs until the test process exits.
     std::thread::spawn(move || {

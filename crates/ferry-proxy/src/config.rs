@@ -96,6 +96,10 @@ pub struct Timeouts {
     pub idle: HumanDuration,
     /// How long graceful shutdown waits for in-flight requests.
     pub shutdown: HumanDuration,
+    /// After a socket handover, how long an idle keep-alive client connection of the
+    /// old process waits for its next request (answered with `connection: close`)
+    /// before it is closed.
+    pub drain_idle: HumanDuration,
 }
 
 impl Default for Timeouts {
@@ -106,6 +110,7 @@ impl Default for Timeouts {
             upstream_response: Duration::from_secs(60).into(),
             idle: Duration::from_secs(60).into(),
             shutdown: Duration::from_secs(30).into(),
+            drain_idle: Duration::from_secs(2).into(),
         }
     }
 }

@@ -53,6 +53,24 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// Handing the listening sockets over to another process, or taking them over,
+    /// failed; a running process keeps serving.
+    #[error("socket handover through {path} failed: {reason}")]
+    Handover {
+        /// The handover socket.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The handover socket could not be used.
+    #[error("socket handover through {path} failed")]
+    HandoverIo {
+        /// The handover socket.
+        path: PathBuf,
+        /// The underlying I/O error.
+        #[source]
+        source: std::io::Error,
+    },
     /// An I/O error outside a specific listener (accepting, admin API).
     #[error("proxy i/o error")]
     Io(#[source] std::io::Error),

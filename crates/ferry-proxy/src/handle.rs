@@ -238,6 +238,20 @@ impl ProxyHandle {
 
     /// Starts graceful shutdown: stop accepting, let connections finish in-flight requests.
     pub fn shutdown(&self) {
-        self.shared.shutdown.send_replace(true);
+        self.shared.begin_shutdown(false);
+    }
+
+    /// Starts a graceful shutdown after the listening sockets were handed over to a
+    /// successor: like [`ProxyHandle::shutdown`], but idle keep-alive connections get
+    /// `timeouts.drain_idle` to send their next request, answered with
+    /// `connection: close`.
+    pub fn shutdown_after_handover(&self) {
+        self.shared.begin_shutdown(true);
+    }
+
+    /// Copies of the listening sockets (client and admin listeners) to hand over to a
+    /// successor process.
+    pub fn listener_sockets(&self) -> Result<Vec<crate::handover::ListenerSockets>, Error> {
+        self.shared.listener_sockets()
     }
 }

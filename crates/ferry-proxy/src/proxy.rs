@@ -3,11 +3,13 @@
 //! Shutdown protocol: the accept loops stop first (no new connections), every
 //! open connection is told to finish its in-flight request and close
 //! (HTTP/1.1 `connection: close`, HTTP/2 GOAWAY), and `wait` returns when all
-//! connections are gone or the shutdown deadline passes.
+//! connections are gone or the shutdown deadline passes. After a socket handover
+//! (see `handover`), idle HTTP/1.1 connections first get `timeouts.drain_idle` to send
+//! their next request, which is answered with `connection: close`.
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -25,6 +27,7 @@ use crate::config::{ListenerConfig, ProxyConfig, RoutingConfig};
 use crate::error::Error;
 use crate::forward::{self, ConnInfo};
 use crate::handle::ProxyHandle;
+use crate::handover::{self, ListenerSockets, Takeover};
 use crate::health;
 use crate::route_table::{BackendSettings, Registry, RouteTable};
 
@@ -49,6 +52,13 @@ pub(crate) struct Shared {
     pub connections: AtomicUsize,
     pub connections_done: Notify,
     pub shutdown_timeout: Duration,
+    /// Set once shutdown starts: HTTP/1.1 responses then carry `connection: close`.
+    pub draining: AtomicBool,
+    /// Set when the shutdown follows a handover: idle connections get `drain_idle`.
+    pub handed_over: AtomicBool,
+    pub drain_idle: Duration,
+    /// Copies of the listening sockets, for a successor; emptied on shutdown.
+    pub listeners: Mutex<Vec<(String, SocketAddr, Vec<std::net::TcpListener>)>>,
 }
 
 impl Shared {
@@ -140,8 +150,52 @@ impl RunningProxy {
     }
 }
 
+impl Shared {
+    /// Copies of the listening sockets, to offer a successor.
+    pub fn listener_sockets(&self) -> Result<Vec<ListenerSockets>, Error> {
+        let listeners = self.listeners.lock().unwrap_or_else(|e| e.into_inner());
+        listeners
+            .iter()
+            .map(|(role, configured, sockets)| {
+                ListenerSockets::of(role, *configured, &sockets.iter().collect::<Vec<_>>())
+            })
+            .collect()
+    }
+
+    /// Starts the shutdown: accept loops end, connections drain.
+    pub fn begin_shutdown(&self, handed_over: bool) {
+        if handed_over {
+            self.handed_over.store(true, Ordering::Release);
+        }
+        self.draining.store(true, Ordering::Release);
+        // Our copies close; after a handover the successor's stay open.
+        self.listeners
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+        self.shutdown.send_replace(true);
+    }
+}
+
 /// Binds every listener, applies the routing table and starts serving.
 pub async fn start(config: ProxyConfig) -> Result<RunningProxy, Error> {
+    start_inner(config, None).await
+}
+
+/// Starts like [`start`], but on the listening sockets the running process handed over
+/// (binding only the listeners it did not have) and with its routing table unless a
+/// state file holds one. Call [`Takeover::ready`] afterwards so the old process drains.
+pub async fn start_taking_over(
+    config: ProxyConfig,
+    takeover: &mut Takeover,
+) -> Result<RunningProxy, Error> {
+    start_inner(config, Some(takeover)).await
+}
+
+async fn start_inner(
+    config: ProxyConfig,
+    mut takeover: Option<&mut Takeover>,
+) -> Result<RunningProxy, Error> {
     let settings = BackendSettings {
         connect_timeout: config.timeouts.connect.0,
         idle_timeout: config.timeouts.idle.0,
@@ -170,23 +224,50 @@ pub async fn start(config: ProxyConfig) -> Result<RunningProxy, Error> {
     let mut per_thread: Vec<Vec<(ListenerConfig, std::net::TcpListener)>> =
         (0..threads).map(|_| Vec::new()).collect();
     let mut addrs = Vec::new();
+    let mut offered = Vec::new();
     for l in &config.listeners {
         let bind_err = |source| Error::Bind {
             addr: l.addr,
             source,
         };
+        let inherited = takeover
+            .as_deref_mut()
+            .and_then(|t| t.take_listener(handover::ROLE_PROXY, l.addr))
+            .transpose()?;
+        let fresh = inherited.is_none();
+        let sockets = match inherited {
+            Some(sockets) => sockets,
+            None if threads == 0 => vec![bind_listener(l.addr, false).map_err(bind_err)?],
+            None => vec![bind_listener(l.addr, true).map_err(bind_err)?],
+        };
+        let local = sockets[0].local_addr().map_err(Error::Io)?;
+        addrs.push(local);
+        offered.push((
+            handover::ROLE_PROXY.to_owned(),
+            l.addr,
+            sockets
+                .iter()
+                .map(std::net::TcpListener::try_clone)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(Error::Io)?,
+        ));
         if threads == 0 {
-            let listener = TcpListener::bind(l.addr).await.map_err(bind_err)?;
-            addrs.push(listener.local_addr().map_err(Error::Io)?);
-            listeners.push((l.clone(), listener));
+            for socket in sockets {
+                listeners.push((l.clone(), TcpListener::from_std(socket).map_err(Error::Io)?));
+            }
         } else {
-            let first = bind_reuseport(l.addr).map_err(bind_err)?;
-            let local = first.local_addr().map_err(Error::Io)?;
-            addrs.push(local);
-            per_thread[0].push((l.clone(), first.into_std().map_err(Error::Io)?));
-            for set in per_thread.iter_mut().skip(1) {
-                let more = bind_reuseport(local).map_err(bind_err)?;
-                set.push((l.clone(), more.into_std().map_err(Error::Io)?));
+            // Inherited sockets are spread over the threads; a thread left without one
+            // gets its own SO_REUSEPORT socket when the inherited ones allow it.
+            let count = sockets.len();
+            for (i, socket) in sockets.into_iter().enumerate() {
+                per_thread[i % threads].push((l.clone(), socket));
+            }
+            for set in per_thread.iter_mut().skip(count) {
+                match bind_listener(local, true) {
+                    Ok(more) => set.push((l.clone(), more)),
+                    Err(e) if fresh => return Err(bind_err(e)),
+                    Err(e) => tracing::debug!(error = %e, "one proxy thread fewer accepts"),
+                }
             }
         }
     }
@@ -219,11 +300,19 @@ pub async fn start(config: ProxyConfig) -> Result<RunningProxy, Error> {
         connections: AtomicUsize::new(0),
         connections_done: Notify::new(),
         shutdown_timeout: config.timeouts.shutdown.0,
+        draining: AtomicBool::new(false),
+        handed_over: AtomicBool::new(false),
+        drain_idle: config.timeouts.drain_idle.0,
+        listeners: Mutex::new(Vec::new()),
     });
     // Applying through `apply` starts the health tasks before any traffic is accepted.
+    // A saved table wins, then the one a predecessor was serving, then the config's.
     let routing = match config.state_file.as_deref().map(load_state).transpose()? {
         Some(Some(saved)) => saved,
-        _ => config.routing(),
+        _ => match takeover.as_deref_mut().and_then(Takeover::take_routing) {
+            Some(live) => live,
+            None => config.routing(),
+        },
     };
     shared.apply(routing)?;
 
@@ -299,12 +388,24 @@ pub async fn start(config: ProxyConfig) -> Result<RunningProxy, Error> {
     }
     let admin = match &config.admin {
         Some(a) => {
-            let listener = TcpListener::bind(a.addr)
-                .await
-                .map_err(|source| Error::Bind {
-                    addr: a.addr,
-                    source,
-                })?;
+            let bind_err = |source| Error::Bind {
+                addr: a.addr,
+                source,
+            };
+            let inherited = takeover
+                .and_then(|t| t.take_listener(handover::ROLE_ADMIN, a.addr))
+                .transpose()?
+                .and_then(|mut sockets| (!sockets.is_empty()).then(|| sockets.swap_remove(0)));
+            let socket = match inherited {
+                Some(socket) => socket,
+                None => bind_listener(a.addr, false).map_err(bind_err)?,
+            };
+            offered.push((
+                handover::ROLE_ADMIN.to_owned(),
+                a.addr,
+                vec![socket.try_clone().map_err(Error::Io)?],
+            ));
+            let listener = TcpListener::from_std(socket).map_err(Error::Io)?;
             Some((
                 listener.local_addr().map_err(Error::Io)?,
                 listener,
@@ -313,6 +414,7 @@ pub async fn start(config: ProxyConfig) -> Result<RunningProxy, Error> {
         }
         None => None,
     };
+    *shared.listeners.lock().unwrap_or_else(|e| e.into_inner()) = offered;
     let handle = ProxyHandle::new(Arc::clone(&shared), addrs, admin.as_ref().map(|a| a.0));
     if let Some((_, listener, token)) = admin {
         accept_tasks.push(tokio::spawn(crate::admin::serve(
@@ -352,18 +454,20 @@ async fn wait_connections(shared: &Shared) {
     }
 }
 
-/// A listening socket that other sockets (threads, or a new proxy process taking
-/// over) may bind too.
-fn bind_reuseport(addr: SocketAddr) -> std::io::Result<TcpListener> {
+/// A listening socket (non-blocking); with `reuseport`, other sockets (one per proxy
+/// thread) may bind the same address.
+fn bind_listener(addr: SocketAddr, reuseport: bool) -> std::io::Result<std::net::TcpListener> {
     let socket = if addr.is_ipv4() {
         tokio::net::TcpSocket::new_v4()?
     } else {
         tokio::net::TcpSocket::new_v6()?
     };
     socket.set_reuseaddr(true)?;
-    socket.set_reuseport(true)?;
+    if reuseport {
+        socket.set_reuseport(true)?;
+    }
     socket.bind(addr)?;
-    socket.listen(1024)
+    socket.listen(1024)?.into_std()
 }
 
 /// Runs the proxy until `shutdown` completes, then shuts down gracefully.
@@ -500,10 +604,22 @@ async fn serve_io<I>(
     let svc = service_fn(move |req| {
         let s = Arc::clone(&s);
         async move {
-            match redirect {
-                Some(port) => Ok::<_, std::convert::Infallible>(redirect_https(&req, port)),
-                None => forward::handle(s, info, req).await,
+            let mut resp = match redirect {
+                Some(port) => redirect_https(&req, port),
+                None => forward::handle(Arc::clone(&s), info, req).await?,
+            };
+            // Draining: the client's next request goes to a new connection (and so, after
+            // a handover, to the successor) instead of racing a close of this one.
+            if !h2
+                && s.draining.load(Ordering::Relaxed)
+                && resp.status() != StatusCode::SWITCHING_PROTOCOLS
+            {
+                resp.headers_mut().insert(
+                    http::header::CONNECTION,
+                    http::HeaderValue::from_static("close"),
+                );
             }
+            Ok::<_, std::convert::Infallible>(resp)
         }
     });
     macro_rules! drive {
@@ -512,8 +628,20 @@ async fn serve_io<I>(
             tokio::select! {
                 r = conn.as_mut() => { let _ = r; }
                 _ = stopped(&mut stop) => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = conn.await;
+                    // After a handover an idle HTTP/1.1 client gets a moment to send its
+                    // next request (answered with `connection: close`, which ends the
+                    // connection) before an idle close could race it.
+                    let grace = if !h2 && shared.handed_over.load(Ordering::Acquire) {
+                        shared.drain_idle
+                    } else {
+                        Duration::ZERO
+                    };
+                    if grace.is_zero()
+                        || tokio::time::timeout(grace, conn.as_mut()).await.is_err()
+                    {
+                        conn.as_mut().graceful_shutdown();
+                        let _ = conn.await;
+                    }
                 }
             }
         }};

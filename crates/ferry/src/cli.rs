@@ -354,6 +354,14 @@ pub struct ProxyArgs {
     /// e.g. `--to v1@90=127.0.0.1:9001 --to v2@10=127.0.0.1:9002`.
     #[arg(long, value_name = "TARGET")]
     pub to: Vec<String>,
+    /// Handover socket: a later `ferry proxy --takeover` with the same path takes the
+    /// listening sockets over from this process without losing a connection.
+    #[arg(long, value_name = "PATH")]
+    pub handover: Option<PathBuf>,
+    /// Take the listening sockets and the routing table over from the proxy running with
+    /// the same --handover path; it stops accepting, finishes its requests and exits.
+    #[arg(long, requires = "handover")]
+    pub takeover: bool,
 }
 
 #[derive(Debug, Args)]
@@ -437,6 +445,11 @@ pub struct ServeArgs {
     /// Store location instead of `<state>/state.db` (a path or a postgres:// URL).
     #[arg(long, value_name = "LOCATION")]
     pub store: Option<String>,
+    /// Take over from the daemon running with this state directory (its proxy and API
+    /// listening sockets and its routing table, through `<state>/handover.sock`): it
+    /// stops accepting, finishes its requests and exits, and no request is lost.
+    #[arg(long)]
+    pub takeover: bool,
 }
 
 #[derive(Debug, Args)]

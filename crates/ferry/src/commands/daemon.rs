@@ -45,6 +45,7 @@ pub fn serve(args: &ServeArgs, global: &Global, printer: &Printer) -> anyhow::Re
         api: args.api,
         state_dir: state,
         store: args.store.clone(),
+        takeover: args.takeover,
     };
     let runtime = super::runtime()?;
     runtime.block_on(async {

@@ -41,9 +41,41 @@ pub fn run(args: &ProxyArgs, printer: &Printer) -> anyhow::Result<u8> {
         .collect();
     let runtime = super::runtime()?;
     runtime.block_on(async {
-        let running = ferry_proxy::start(config)
-            .await
-            .map_err(|e| Expected::Failed(format!("cannot start the proxy: {e}")))?;
+        let handover_failed = |e: ferry_proxy::Error| Expected::Failed(e.to_string());
+        // Taking over: the running proxy's sockets and table first; otherwise claim the
+        // handover socket before binding, so a second proxy on it fails early.
+        let mut takeover = None;
+        let mut handover_socket = None;
+        if let Some(path) = &args.handover {
+            if args.takeover {
+                takeover = Some(
+                    ferry_proxy::handover::take_over(path)
+                        .await
+                        .map_err(handover_failed)?,
+                );
+            } else {
+                handover_socket = Some(
+                    ferry_proxy::handover::HandoverSocket::bind(path, false)
+                        .map_err(handover_failed)?,
+                );
+            }
+        }
+        let started = match takeover.as_mut() {
+            Some(t) => ferry_proxy::start_taking_over(config, t).await,
+            None => ferry_proxy::start(config).await,
+        };
+        let running =
+            started.map_err(|e| Expected::Failed(format!("cannot start the proxy: {e}")))?;
+        if let (Some(t), Some(path)) = (takeover, &args.handover) {
+            let old = t.ready().await.map_err(handover_failed)?;
+            printer.status(format!(
+                "took over the listening sockets of pid {}; it finishes its requests and exits",
+                old.pid()
+            ));
+            handover_socket = Some(
+                ferry_proxy::handover::HandoverSocket::bind(path, true).map_err(handover_failed)?,
+            );
+        }
         // The bound addresses (a configured port 0 becomes the real port).
         let listeners: Vec<String> = running
             .handle
@@ -61,10 +93,39 @@ pub fn run(args: &ProxyArgs, printer: &Printer) -> anyhow::Result<u8> {
         } else {
             printer.line(format!("proxy listening on {}", listeners.join(", ")))?;
         }
-        shutdown_signal().await;
-        printer.status("shutting down: finishing in-flight requests");
-        running.handle.shutdown();
+        let handed = async {
+            match &handover_socket {
+                Some(socket) => {
+                    let handle = running.handle.clone();
+                    Some(
+                        socket
+                            .hand_over(|| ferry_proxy::handover::proxy_offer(&handle))
+                            .await,
+                    )
+                }
+                None => std::future::pending().await,
+            }
+        };
+        // Kept until this process exits: the successor waits for that.
+        let mut successor = None;
+        tokio::select! {
+            () = shutdown_signal() => {
+                printer.status("shutting down: finishing in-flight requests");
+                running.handle.shutdown();
+            }
+            s = handed => {
+                if let Some(s) = &s {
+                    printer.status(format!(
+                        "handed the listening sockets over to pid {}: finishing in-flight requests",
+                        s.pid()
+                    ));
+                }
+                successor = s;
+                running.handle.shutdown_after_handover();
+            }
+        }
         running.wait().await;
+        drop(successor);
         Ok(exit::OK)
     })
 }

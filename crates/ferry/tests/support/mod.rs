@@ -95,8 +95,13 @@ impl Daemon {
     /// address) and the API on a free port; returns once it printed its ready line (after
     /// its recovery), with the proxy's address.
     pub fn start_on(&mut self, state: &Path, listen: &str) -> SocketAddr {
+        self.spawn(state, listen, &[])
+    }
+
+    fn spawn(&mut self, state: &Path, listen: &str, extra: &[&str]) -> SocketAddr {
         let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
             .args(["serve", "--listen", listen, "--api", "127.0.0.1:0"])
+            .args(extra)
             .env("FERRY_STATE_DIR", state)
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
@@ -123,6 +128,15 @@ impl Daemon {
                 .status();
             let _ = child.wait();
         }
+    }
+
+    /// Starts `ferry serve --takeover` with the same state: it takes the listening
+    /// sockets over from the running daemon, which drains and exits. Returns the new
+    /// daemon's proxy address (printed once it serves the API) and the old child.
+    pub fn take_over(&mut self, state: &Path) -> (SocketAddr, Child) {
+        let old = self.child.take().expect("a daemon to take over");
+        let proxy = self.spawn(state, "127.0.0.1:0", &["--takeover"]);
+        (proxy, old)
     }
 
     /// The ids of the app's containers, running or not.

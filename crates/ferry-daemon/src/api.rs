@@ -402,6 +402,9 @@ async fn status(
     let (rollout, version) = lock(&shared.apps)
         .get(&(app.clone(), env.clone()))
         .map_or((None, 0), |e| (e.status.clone(), e.version()));
+    let live_replicas = live
+        .as_ref()
+        .and_then(|l| crate::reconcile::live_replicas(shared, &app, &env, l));
     let canary = rollout.as_ref().filter(|r| !r.finished).map(|r| r.revision);
     let urls = shared
         .proxy
@@ -433,6 +436,7 @@ async fn status(
         version,
         traffic,
         warm,
+        live: live_replicas,
     }))
 }
 

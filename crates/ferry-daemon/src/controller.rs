@@ -42,6 +42,9 @@ pub(crate) struct AppState {
     pub changes: tokio::sync::watch::Sender<u64>,
     /// Revisions kept warm after a promotion, by revision name (see [`crate::warm`]).
     pub warm: BTreeMap<String, crate::warm::Warm>,
+    /// Why the reconciler holds the live revision degraded (its replicas keep failing),
+    /// until it runs its full replica count again.
+    pub degraded: Option<String>,
 }
 
 impl AppState {
@@ -763,6 +766,64 @@ pub(crate) fn prune_pools(proxy: &ProxyHandle, app: &str) {
     });
 }
 
+/// Creates and starts the container of replica `name` of `rev` (its secrets injected, a
+/// leftover of the same name removed, the app's network ensured): its container id and
+/// published address, or why not. The start path of rollouts and of the reconciler.
+pub(crate) async fn launch(
+    shared: &Shared,
+    spec: &Spec,
+    env: &str,
+    image: &str,
+    rev: &str,
+    name: &str,
+    rollout: Option<RolloutId>,
+) -> Result<(String, SocketAddr), String> {
+    let mut container = replica::container_spec(&shared.daemon_id, name, image, env, rev, spec);
+    if let Some(rollout) = rollout {
+        container
+            .labels
+            .insert(replica::LABEL_ROLLOUT.to_owned(), rollout.get().to_string());
+    }
+    crate::secret::inject(shared, env, spec, &mut container).await?;
+    // A container of this name left by an earlier daemon would block the create.
+    let _ = shared.engine.remove(name, true).await;
+    if let Some(net) = &container.network {
+        let _guard = shared.networks.lock().await;
+        let mut labels = container.identity.labels();
+        labels.retain(|k, _| k == ferry_engine::LABEL_APP || k == ferry_engine::LABEL_ENV);
+        shared
+            .engine
+            .ensure_network(net, &labels)
+            .await
+            .map_err(|e| error_chain(&e))?;
+    }
+    let running = shared
+        .engine
+        .run(&container)
+        .await
+        .map_err(|e| error_chain(&e))?;
+    let addr = running
+        .host_addr
+        .ok_or_else(|| "the engine published no port".to_owned())?;
+    Ok((running.id, addr))
+}
+
+/// Waits (at most 120 s) until the replica started by [`launch`] is healthy.
+pub(crate) async fn wait_healthy(
+    shared: &Shared,
+    spec: &Spec,
+    container: &str,
+    addr: SocketAddr,
+) -> Result<(), String> {
+    let wait = replica::health_wait(spec, addr, Duration::from_secs(120));
+    shared
+        .engine
+        .wait_healthy(container, &wait)
+        .await
+        .map(|_| ())
+        .map_err(|e| error_chain(&e))
+}
+
 #[expect(
     clippy::too_many_arguments,
     reason = "one spawned task's whole context"
@@ -779,57 +840,30 @@ async fn start_one(
     rollout: RolloutId,
 ) {
     let name = id.as_str().to_owned();
-    let mut container =
-        replica::container_spec(&shared.daemon_id, &name, &image, &env, rev.as_str(), &spec);
-    container
-        .labels
-        .insert(replica::LABEL_ROLLOUT.to_owned(), rollout.get().to_string());
-    if let Err(e) = crate::secret::inject(&shared, &env, &spec, &mut container).await {
-        let _ = tx.send(Event::ReplicaFailed { rev, id, reason: e });
-        return;
-    }
-    // A container of this name left by an earlier daemon would block the create.
-    let _ = shared.engine.remove(&name, true).await;
-    if let Some(net) = &container.network {
-        let _guard = shared.networks.lock().await;
-        let mut labels = container.identity.labels();
-        labels.retain(|k, _| k == ferry_engine::LABEL_APP || k == ferry_engine::LABEL_ENV);
-        if let Err(e) = shared.engine.ensure_network(net, &labels).await {
-            let _ = tx.send(Event::ReplicaFailed {
-                rev,
-                id,
-                reason: error_chain(&e),
-            });
+    let (container, addr) = match launch(
+        &shared,
+        &spec,
+        &env,
+        &image,
+        rev.as_str(),
+        &name,
+        Some(rollout),
+    )
+    .await
+    {
+        Ok(started) => started,
+        Err(reason) => {
+            let _ = tx.send(Event::ReplicaFailed { rev, id, reason });
             return;
         }
-    }
-    let running = match shared.engine.run(&container).await {
-        Ok(r) => r,
-        Err(e) => {
-            let _ = tx.send(Event::ReplicaFailed {
-                rev,
-                id,
-                reason: error_chain(&e),
-            });
-            return;
-        }
-    };
-    let Some(addr) = running.host_addr else {
-        let _ = tx.send(Event::ReplicaFailed {
-            rev,
-            id,
-            reason: "the engine published no port".to_owned(),
-        });
-        return;
     };
     set_replica(&pools, rev.as_str(), &id, |r| r.addr = Some(addr));
     let _ = tx.send(Event::ReplicaStarted {
         rev: rev.clone(),
         id: id.clone(),
     });
-    let wait = replica::health_wait(&spec, addr, Duration::from_secs(120));
-    match shared.engine.wait_healthy(&running.id, &wait).await {
-        Ok(_) => {
+    match wait_healthy(&shared, &spec, &container, addr).await {
+        Ok(()) => {
             // Stopped meanwhile: the stop task owns it now.
             let still_wanted = lock(&pools)
                 .get(rev.as_str())
@@ -851,12 +885,8 @@ async fn start_one(
             });
             let _ = tx.send(Event::ReplicaHealthy { rev, id });
         }
-        Err(e) => {
-            let _ = tx.send(Event::ReplicaUnhealthy {
-                rev,
-                id,
-                reason: error_chain(&e),
-            });
+        Err(reason) => {
+            let _ = tx.send(Event::ReplicaUnhealthy { rev, id, reason });
         }
     }
 }

@@ -13,6 +13,7 @@ mod notify;
 mod plan;
 pub mod protocol;
 mod provider;
+mod reconcile;
 mod recovery;
 mod replica;
 mod retention;
@@ -183,6 +184,9 @@ pub async fn serve(config: Config, on_ready: impl FnOnce(&Started)) -> Result<()
         state_dir: std::fs::canonicalize(dir).map_err(state_io(dir))?,
     });
     recovery::recover(&shared).await;
+    // After the recovery (it adopts the survivors): replaces the live replicas lost while
+    // the daemon was down, then those that die later.
+    reconcile::spawn(shared.clone());
     let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
     let router = api::router(Arc::new(api::Api {
         shared,

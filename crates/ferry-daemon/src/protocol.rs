@@ -61,6 +61,25 @@ pub struct AppStatus {
     /// `ferry rollback` to them is an instant switch.
     #[serde(default)]
     pub warm: Vec<WarmRevision>,
+    /// The live revision's replicas as the reconciler keeps them (absent when this
+    /// daemon serves no replica of the app+env).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub live: Option<LiveReplicas>,
+}
+
+/// The live revision's replicas: how many the spec asks for, how many are routed and
+/// healthy, and whether the reconciler gave up replacing them quickly.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiveReplicas {
+    /// The live revision's number.
+    pub revision: i64,
+    /// The replica count its spec asks for.
+    pub wanted: u32,
+    /// Replicas routed by the proxy (started health-gated, not seen dead since).
+    pub healthy: u32,
+    /// Why the revision is degraded (its replacements keep failing), if it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub degraded: Option<String>,
 }
 
 /// The proxy's counters for one revision (cumulative: rates are differences over time).

@@ -232,6 +232,8 @@ pub(crate) async fn recover(shared: &Arc<Shared>) {
             if let Ok(spec) = serde_json::from_value::<Spec>(l.spec.clone()) {
                 specs.entry(spec_key).or_insert(spec);
             }
+            // Known to the reconciler even when none of its replicas survived.
+            lock_apps(shared).entry(key.clone()).or_default();
             live.insert(key, l.number.to_string());
         }
     }
@@ -427,6 +429,12 @@ fn resume(shared: &Arc<Shared>, r: Resumable) {
             stable_healthy,
         },
     ));
+}
+
+fn lock_apps(
+    shared: &Shared,
+) -> std::sync::MutexGuard<'_, std::collections::HashMap<(String, String), controller::AppState>> {
+    shared.apps.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Routes a running, healthy container again and records it as a replica of `rev`.

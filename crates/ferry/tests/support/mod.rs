@@ -334,3 +334,70 @@ pub fn history(spec: &Path, state: &Path) -> serde_json::Value {
     assert!(out.status.success(), "{}", text(&out.stderr));
     serde_json::from_slice(&out.stdout).unwrap()
 }
+
+/// A free loopback address for a proxy that must keep it across a daemon restart.
+pub fn free_addr() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().to_string()
+}
+
+/// `docker ps` of the app: (name, revision label, state) of every container.
+pub fn app_containers(app: &str) -> Vec<(String, String, String)> {
+    let label = format!("label=ferry.app={app}");
+    let out = docker(&[
+        "ps",
+        "-a",
+        "--filter",
+        &label,
+        "--format",
+        "{{.Names}} {{.Label \"ferry.revision\"}} {{.State}}",
+    ]);
+    text(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let mut parts = l.split_whitespace().map(str::to_owned);
+            Some((parts.next()?, parts.next()?, parts.next()?))
+        })
+        .collect()
+}
+
+/// Waits (at most `limit`) until the app's containers are exactly `count` running ones of
+/// revision `rev`; returns what is there.
+pub fn wait_containers(
+    app: &str,
+    rev: &str,
+    count: usize,
+    limit: Duration,
+) -> Vec<(String, String, String)> {
+    let deadline = Instant::now() + limit;
+    loop {
+        let c = app_containers(app);
+        let settled = c.len() == count && c.iter().all(|(_, r, s)| r == rev && s == "running");
+        if settled || Instant::now() > deadline {
+            return c;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The timeline notes of the app's newest rollout (environment `default`), read from the
+/// daemon's SQLite store in `state`.
+pub fn timeline(state: &Path, app: &str) -> Vec<String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let db = state.join("state.db");
+        let store = ferry_store::Store::open(db.to_str().unwrap())
+            .await
+            .unwrap();
+        let rollouts = store.rollouts(app, "default").await.unwrap();
+        let events = store.events(rollouts[0].id).await.unwrap();
+        store.close().await;
+        events
+            .iter()
+            .filter_map(|e| e.message["text"].as_str().map(str::to_owned))
+            .collect()
+    })
+}

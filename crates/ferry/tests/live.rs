@@ -1,7 +1,8 @@
 //! The live view of real deploys through `ferry serve` (real Docker engine): NDJSON events
 //! with `--output json` ending in a `result` object, one plain line per change when piped
 //! (never a progress bar or a control character), `ferry status --watch` piped seeing the
-//! rollout go live, and `ferry rollback` waiting until the earlier revision is back.
+//! rollout go live, `ferry rollback` waiting until the earlier revision is back, and a
+//! failed deploy's events ending in a result that is not ok.
 
 #![allow(clippy::unwrap_used, reason = "test setup failures should panic")]
 
@@ -19,6 +20,11 @@ const APP: &str = "livetest";
 const IMAGE: &str = "ferry-live-test:hello";
 
 fn write_spec(dir: &Path, version: &str) -> PathBuf {
+    write_spec_with(dir, version, "")
+}
+
+/// The demo's spec in `dir/<version>/ferry.toml`; `web_extra` lines go into `[web]`.
+fn write_spec_with(dir: &Path, version: &str, web_extra: &str) -> PathBuf {
     let dir = dir.join(version);
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("ferry.toml");
@@ -33,6 +39,7 @@ port = 8080
 replicas = 2
 drain_timeout = "2s"
 stop_timeout = "5s"
+{web_extra}
 
 [web.health]
 path = "/health"
@@ -262,4 +269,34 @@ fn docker_deploy_shows_ndjson_events_and_plain_lines_and_status_watch_sees_the_c
     );
     let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
     assert_eq!(status["stable"], 1, "{status}");
+
+    // A revision (3: a rollback records none) that crashes on start, with --output json:
+    // the events still end in a result object, not ok, with the reason; exit 1, and
+    // revision 1 keeps serving.
+    let crash = write_spec_with(specs.path(), "crash", "command = [\"crash-on-start\"]");
+    let out = ferry(
+        &[
+            "--config",
+            crash.to_str().unwrap(),
+            "--output",
+            "json",
+            "deploy",
+        ],
+        state.path(),
+        "",
+    );
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{}", text(&out.stderr));
+    assert_plain("failed deploy stdout", &stdout);
+    let last: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(last["event"], "result", "{stdout}");
+    assert_eq!(last["ok"], false, "{last}");
+    assert_eq!(last["revision"], 3, "{last}");
+    assert_eq!(last["stable"], 1, "{last}");
+    assert_eq!(last["outcome"]["outcome"], "rolled-back", "{last}");
+    assert!(
+        text(&out.stderr).contains("revision 3 was rolled back"),
+        "{}",
+        text(&out.stderr)
+    );
 }

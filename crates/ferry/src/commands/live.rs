@@ -53,6 +53,8 @@ pub struct View {
     last_line: String,
     last_version: Option<u64>,
     analysis_seen: Vec<String>,
+    /// The rollout whose hold for a person was explained already.
+    hold_explained: Option<i64>,
     /// The previous traffic counters and when they were read, for rates.
     last_traffic: Option<(Instant, Vec<ferry_daemon::protocol::RevisionTraffic>)>,
 }
@@ -67,6 +69,7 @@ impl View {
             last_line: String::new(),
             last_version: None,
             analysis_seen: Vec::new(),
+            hold_explained: None,
             last_traffic: None,
         }
     }
@@ -124,6 +127,17 @@ impl View {
             let stamp = format!("[{:>6}]", human_elapsed(self.elapsed()));
             self.note(&format!("{stamp} {line}"), printer)?;
             self.last_line = line;
+        }
+        if let Some(r) = rollout
+            && waits_for_a_person(r)
+            && self.hold_explained != Some(r.id)
+        {
+            self.hold_explained = Some(r.id);
+            self.note(
+                "         waiting for `ferry promote` (or `ferry abort`); Ctrl-C stops \
+                 watching, the rollout stays where it is",
+                printer,
+            )?;
         }
         if let Some(r) = rollout {
             for verdict in &r.analysis {
@@ -199,6 +213,15 @@ impl Drop for View {
     fn drop(&mut self) {
         self.finish();
     }
+}
+
+/// A hold that only `ferry promote`, `resume` or `abort` ends (not a timed pause).
+fn waits_for_a_person(r: &RolloutStatus) -> bool {
+    !r.finished
+        && r.phase.starts_with("paused")
+        && (r.phase.contains("until promoted")
+            || r.phase.contains("by user")
+            || r.phase.contains("inconclusive"))
 }
 
 fn millis(d: Duration) -> u64 {
@@ -436,6 +459,18 @@ mod tests {
              step 2/3 pause 30s; stable 80% → canary 20%; \
              new 1/2 healthy (1 starting), stable 2/2 healthy"
         );
+    }
+
+    #[test]
+    fn only_holds_for_a_person_are_explained() {
+        let mut r = rollout();
+        assert!(!waits_for_a_person(&r), "a timed pause ends by itself");
+        r.phase = "paused at step 2 (until promoted)".to_owned();
+        assert!(waits_for_a_person(&r));
+        r.phase = "paused at step 3 (analysis default inconclusive)".to_owned();
+        assert!(waits_for_a_person(&r));
+        r.finished = true;
+        assert!(!waits_for_a_person(&r));
     }
 
     #[test]

@@ -575,21 +575,23 @@ pub fn action(
         if !wait {
             return Ok(exit::OK);
         }
-        let target = match &before {
-            Some(r) if !r.finished => Target::Rollout(r.id),
-            // A rollback with nothing running starts a new rollout.
-            Some(r) => Target::After(Some(r.id)),
-            None => Target::After(None),
+        let running = before.as_ref().filter(|r| !r.finished).map(|r| r.id);
+        let target = match (running, ack.rollout) {
+            (Some(id), _) => Target::Rollout(id),
+            // A rollback with nothing running starts a new rollout: the ack names it.
+            (None, Some(id)) => Target::Rollout(id),
+            (None, None) => Target::After(before.as_ref().map(|r| r.id)),
         };
         let ended = match live::follow(&client, app, env, target, printer).await {
             Ok(ended) => ended?,
             Err(e) => return daemon_failure(e, printer),
         };
         let r = &ended.rollout;
-        let returned = match target {
+        let returned = if running.is_some() && (action == "rollback" || action == "abort") {
             // The running rollout was sent back or aborted: its end is what was asked.
-            Target::Rollout(_) if action == "rollback" || action == "abort" => r.outcome.is_some(),
-            _ => r.outcome.as_ref().is_some_and(|o| o.is_success()),
+            r.outcome.is_some()
+        } else {
+            r.outcome.as_ref().is_some_and(|o| o.is_success())
         };
         result_event(&ended, returned, printer)?;
         let urls = ended.status.urls.join(", ");

@@ -127,13 +127,17 @@ impl Analysis {
                 self.failures += 1;
                 self.conclusive += 1;
                 if self.failures > self.failure_limit {
+                    // Windows still waiting for samples were not judged: count them apart.
+                    let held = self.history.len() - self.conclusive as usize;
+                    let held = match held {
+                        0 => String::new(),
+                        1 => ", 1 window held for samples".to_owned(),
+                        n => format!(", {n} windows held for samples"),
+                    };
                     self.decision = Decision::Rollback {
                         reason: format!(
-                            "analysis failed {} of {} measurements ({} tolerated): {}",
-                            self.failures,
-                            self.history.len(),
-                            self.failure_limit,
-                            failing
+                            "analysis failed {} of {} judged measurements ({} tolerated{held}): {}",
+                            self.failures, self.conclusive, self.failure_limit, failing
                         ),
                     };
                     return self.decision.clone();

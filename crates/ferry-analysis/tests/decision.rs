@@ -59,6 +59,29 @@ fn secs(s: u64) -> Duration {
 }
 
 #[test]
+fn the_reason_counts_judged_measurements_and_windows_held_for_samples() {
+    let cfg = config();
+    let mut analysis = Analysis::new(&cfg, secs(0));
+    // Too few samples twice: held, not judged.
+    for i in 1..=2 {
+        let d = analysis.record(verdict(&cfg, (5, 0), (5, 0)), secs(30 * i));
+        assert_eq!(d, Decision::Continue);
+    }
+    let d = analysis.record(verdict(&cfg, (400, 40), (4000, 0)), secs(90));
+    let Decision::Rollback { reason } = d else {
+        panic!("expected a rollback, got {d:?}")
+    };
+    assert!(
+        reason.starts_with(
+            "analysis failed 1 of 1 judged measurements (0 tolerated, 2 windows held for \
+             samples): error rate"
+        ),
+        "{reason}"
+    );
+    assert_eq!(analysis.history().len(), 3);
+}
+
+#[test]
 fn first_failure_rolls_back_with_the_reason() {
     let cfg = config();
     let mut analysis = Analysis::new(&cfg, secs(0));
@@ -68,7 +91,7 @@ fn first_failure_rolls_back_with_the_reason() {
     };
     assert!(
         reason.starts_with(
-            "analysis failed 1 of 1 measurements (0 tolerated): error rate: canary 10.0%"
+            "analysis failed 1 of 1 judged measurements (0 tolerated): error rate: canary 10.0%"
         ),
         "{reason}"
     );

@@ -14,14 +14,16 @@
 
 mod support;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use support::{Daemon, build_demo_image, docker, ferry, text};
+use support::{
+    Daemon, Sample, app_containers, build_demo_image, docker, ferry, free_addr, get, recorded_load,
+    status, text, timeline, wait_containers, wait_status,
+};
 
 const IMAGE: &str = "ferry-crash-test:hello";
 
@@ -60,116 +62,23 @@ VERSION = "{name}"
     path
 }
 
-/// A free loopback port for the proxy, kept across the restart.
-fn free_addr() -> String {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().to_string()
-}
-
-/// One GET on a fresh connection: the status code and the body.
-fn get(addr: SocketAddr, path: &str) -> Result<(u16, String), String> {
-    let mut stream =
-        TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map_err(|e| e.to_string())?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .map_err(|e| e.to_string())?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .map_err(|e| e.to_string())?;
-    let mut raw = String::new();
-    stream.read_to_string(&mut raw).map_err(|e| e.to_string())?;
-    let status = raw
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| format!("no status line in {raw:?}"))?;
-    let body = raw.split_once("\r\n\r\n").map(|(_, b)| b.to_owned());
-    Ok((status, body.unwrap_or_default()))
-}
-
-/// One request of the load loop: when it ended and what went wrong, if anything.
-struct Sample {
-    at: Instant,
-    error: Option<String>,
-}
-
-/// A load loop on fresh connections until `stop` (at most 80 s).
+/// The load loop of a restart: one loop of fresh connections until `stop` (at most 80 s).
 fn load(proxy: SocketAddr, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<Vec<Sample>> {
-    std::thread::spawn(move || {
-        let deadline = Instant::now() + Duration::from_secs(80);
-        let mut samples = Vec::new();
-        while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
-            let error = match get(proxy, "/") {
-                Ok((200, _)) => None,
-                Ok((code, body)) => Some(format!("{code}: {body}")),
-                Err(e) => Some(e),
-            };
-            samples.push(Sample {
-                at: Instant::now(),
-                error,
-            });
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        samples
-    })
+    recorded_load(
+        proxy,
+        stop,
+        1,
+        Duration::from_millis(5),
+        Duration::from_secs(80),
+    )
 }
 
-fn status(spec: &Path, state: &Path) -> serde_json::Value {
-    let spec = spec.to_str().unwrap();
-    let out = ferry(&["--config", spec, "--output", "json", "status"], state, "");
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
-/// Polls the status until `done` holds (at most 60 s).
-fn wait_status(
-    spec: &Path,
-    state: &Path,
-    done: impl Fn(&serde_json::Value) -> bool,
-) -> serde_json::Value {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let s = status(spec, state);
-        if done(&s) || Instant::now() > deadline {
-            return s;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-/// `docker ps` of the app: (name, revision label, state) of every container.
-fn app_containers(app: &str) -> Vec<(String, String, String)> {
-    let label = format!("label=ferry.app={app}");
-    let out = docker(&[
-        "ps",
-        "-a",
-        "--filter",
-        &label,
-        "--format",
-        "{{.Names}} {{.Label \"ferry.revision\"}} {{.State}}",
-    ]);
-    text(&out.stdout)
-        .lines()
-        .filter_map(|l| {
-            let mut parts = l.split_whitespace().map(str::to_owned);
-            Some((parts.next()?, parts.next()?, parts.next()?))
-        })
-        .collect()
-}
-
-/// Waits (at most 30 s) until the app's containers are exactly `count` running ones of
-/// revision `rev`; returns what is there.
-fn wait_containers(app: &str, rev: &str, count: usize) -> Vec<(String, String, String)> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let c = app_containers(app);
-        let settled = c.len() == count && c.iter().all(|(_, r, s)| r == rev && s == "running");
-        if settled || Instant::now() > deadline {
-            return c;
-        }
-        std::thread::sleep(Duration::from_millis(200));
+/// What went wrong with one request, if anything: any answer but a 200 counts.
+fn error(s: &Sample) -> Option<String> {
+    match s.code {
+        Some(200) => None,
+        Some(code) => Some(format!("{code}: {}", s.body)),
+        None => Some(s.body.clone()),
     }
 }
 
@@ -192,27 +101,6 @@ fn lock_of(spec: &Path, state: &Path) -> serde_json::Value {
     serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["lock"].clone()
 }
 
-/// The timeline notes of the app's newest rollout, read from the daemon's store.
-fn timeline(state: &Path, app: &str) -> Vec<String> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        let db = state.join("state.db");
-        let store = ferry_store::Store::open(db.to_str().unwrap())
-            .await
-            .unwrap();
-        let rollouts = store.rollouts(app, "default").await.unwrap();
-        let events = store.events(rollouts[0].id).await.unwrap();
-        store.close().await;
-        events
-            .iter()
-            .filter_map(|e| e.message["text"].as_str().map(str::to_owned))
-            .collect()
-    })
-}
-
 /// The requests of a restart: failed while no daemon process ran (from the kill to the
 /// new process's spawn), and every failure from the spawn on, split at the ready line.
 struct Restart {
@@ -232,7 +120,7 @@ fn restart_failures(
         samples
             .iter()
             .filter(|s| s.at >= from && to.is_none_or(|t| s.at < t))
-            .filter_map(|s| s.error.clone())
+            .filter_map(error)
             .collect()
     };
     Restart {
@@ -297,7 +185,7 @@ fn docker_kill9_during_a_canary_pause_resumes_and_promote_completes_it() {
             .as_str()
             .is_some_and(|p| p.contains("until promoted"))
     };
-    let s = wait_status(&v2, &state, paused);
+    let s = wait_status(&v2, &state, Duration::from_secs(60), paused);
     assert!(paused(&s), "{s}");
     let mut before: Vec<String> = app_containers(APP).into_iter().map(|c| c.0).collect();
     before.sort();
@@ -336,7 +224,7 @@ fn docker_kill9_during_a_canary_pause_resumes_and_promote_completes_it() {
     assert_eq!(lock["expired"], false, "{lock}");
     let mut seen = std::collections::BTreeSet::new();
     for _ in 0..40 {
-        let (code, body) = get(proxy, "/").unwrap();
+        let (code, body) = get(proxy, "/", None).unwrap();
         assert_eq!(code, 200, "{body}");
         seen.insert(if body.contains("v2") { "v2" } else { "v1" });
     }
@@ -344,10 +232,12 @@ fn docker_kill9_during_a_canary_pause_resumes_and_promote_completes_it() {
 
     let out = ferry(&["--config", v2.to_str().unwrap(), "promote"], &state, "");
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let s = wait_status(&v2, &state, |s| s["rollout"]["finished"] == true);
+    let s = wait_status(&v2, &state, Duration::from_secs(60), |s| {
+        s["rollout"]["finished"] == true
+    });
     assert_eq!(s["rollout"]["outcome"]["outcome"], "promoted", "{s}");
     assert_eq!(s["stable"], 2, "{s}");
-    let left = wait_containers(APP, "2", 2);
+    let left = wait_containers(APP, "2", 2, Duration::from_secs(30));
     stop.store(true, Ordering::Relaxed);
     let samples = loader.join().unwrap();
     assert_eq!(left.len(), 2, "only v2's two replicas are left: {left:?}");
@@ -440,7 +330,9 @@ fn docker_kill9_while_a_rolling_deploy_starts_a_replica_ends_consistent() {
     // The half-started replica was removed (not healthy when the daemon came back) and
     // started again, or adopted had it become healthy meanwhile; either way the rollout
     // goes on and finishes.
-    let s = wait_status(&v2, &state, |s| s["rollout"]["finished"] == true);
+    let s = wait_status(&v2, &state, Duration::from_secs(60), |s| {
+        s["rollout"]["finished"] == true
+    });
     let outcome = s["rollout"]["outcome"]["outcome"].as_str().unwrap_or("");
     assert!(
         outcome == "promoted" || outcome == "rolled-back",
@@ -448,7 +340,7 @@ fn docker_kill9_while_a_rolling_deploy_starts_a_replica_ends_consistent() {
     );
     let live = if outcome == "promoted" { "2" } else { "1" };
     assert_eq!(s["stable"].to_string(), live, "{s}");
-    let left = wait_containers(APP, live, 2);
+    let left = wait_containers(APP, live, 2, Duration::from_secs(30));
     stop.store(true, Ordering::Relaxed);
     let samples = loader.join().unwrap();
     assert!(
@@ -459,7 +351,7 @@ fn docker_kill9_while_a_rolling_deploy_starts_a_replica_ends_consistent() {
         "no orphan: only the live revision's two replicas run: {left:?}"
     );
     for _ in 0..10 {
-        let (code, body) = get(proxy, "/").unwrap();
+        let (code, body) = get(proxy, "/", None).unwrap();
         assert_eq!(code, 200, "{body}");
         assert!(body.contains(&format!("v{live}")), "{body}");
     }
@@ -534,7 +426,7 @@ fn docker_kill9_then_the_canary_lost_rolls_back_with_the_reason() {
         "",
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let s = wait_status(&v2, &state, |s| {
+    let s = wait_status(&v2, &state, Duration::from_secs(60), |s| {
         s["rollout"]["phase"]
             .as_str()
             .is_some_and(|p| p.contains("pause step"))
@@ -558,10 +450,12 @@ fn docker_kill9_then_the_canary_lost_rolls_back_with_the_reason() {
     daemon.start_on(&state, &listen);
     let ready = Instant::now();
 
-    let s = wait_status(&v2, &state, |s| s["rollout"]["finished"] == true);
+    let s = wait_status(&v2, &state, Duration::from_secs(60), |s| {
+        s["rollout"]["finished"] == true
+    });
     assert_eq!(s["rollout"]["outcome"]["outcome"], "rolled-back", "{s}");
     assert_eq!(s["stable"], 1, "{s}");
-    let left = wait_containers(APP, "1", 2);
+    let left = wait_containers(APP, "1", 2, Duration::from_secs(30));
     assert!(
         left.len() == 2
             && left
@@ -570,7 +464,7 @@ fn docker_kill9_then_the_canary_lost_rolls_back_with_the_reason() {
         "only v1's two replicas run: {left:?}"
     );
     for _ in 0..10 {
-        let (code, body) = get(proxy, "/").unwrap();
+        let (code, body) = get(proxy, "/", None).unwrap();
         assert_eq!(code, 200, "{body}");
         assert!(body.contains("v1"), "{body}");
     }

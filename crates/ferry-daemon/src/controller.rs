@@ -72,6 +72,8 @@ pub(crate) struct Shared {
     pub networks: tokio::sync::Mutex<()>,
     /// The (absolute) state directory: the secrets key file and the replicas' secret files.
     pub state_dir: std::path::PathBuf,
+    /// TLS settings of `https://` webhooks.
+    pub webhook_tls: Arc<rustls::ClientConfig>,
 }
 
 /// One rollout being driven.
@@ -180,8 +182,26 @@ impl Rollout {
                 }
             })
         };
-        let notify = crate::notify::Queue::start();
-        self.drive(&mut state, &mut rx, &notify, first).await;
+        let notify = crate::notify::Queue::start(self.shared.webhook_tls.clone());
+        // A rollout that never got past pending (new, or interrupted during its hooks)
+        // runs its preparation: hooks are meant to be idempotent (migrations are).
+        let fresh = matches!(state.phase(), ferry_rollout::Phase::Pending);
+        if fresh {
+            let event = if self.rollback {
+                ferry_spec::NotifyEvent::RollbackStarted
+            } else {
+                ferry_spec::NotifyEvent::DeployStarted
+            };
+            self.notify(&notify, event, &state, None);
+        }
+        match if fresh {
+            self.prepare(&notify, &state).await
+        } else {
+            Ok(())
+        } {
+            Ok(()) => self.drive(&mut state, &mut rx, &notify, first).await,
+            Err(reason) => self.fail_before_traffic(&state, reason, &notify).await,
+        }
         heartbeat.abort();
         for (_, task) in lock(&self.analyses).drain() {
             task.abort();
@@ -205,8 +225,7 @@ impl Rollout {
                 },
             };
             tracing::debug!(rollout = %self.id, event = event.kind(), "rollout event");
-            let starting = matches!(event, Event::Start | Event::Resumed { .. })
-                && matches!(state.phase(), ferry_rollout::Phase::Pending);
+            let (before, seen) = (state.clone(), event.clone());
             let (next, commands) = ferry_rollout::step(state.clone(), event, now());
             let notes: Vec<NewEvent> = commands
                 .iter()
@@ -227,17 +246,13 @@ impl Rollout {
             }
             *state = next;
             self.publish_status(state, false);
-            if starting {
-                let event = if self.rollback {
-                    ferry_spec::NotifyEvent::RollbackStarted
-                } else {
-                    ferry_spec::NotifyEvent::DeployStarted
-                };
-                self.notify(notify, event, state, None);
+            for (event, detail) in crate::notify::transitions(&before, state, &seen) {
+                self.notify_with(notify, event, state, detail);
             }
             let mut finished = false;
             for command in commands {
                 if let Some(outcome) = self.execute(command, state).await {
+                    self.settle_workers(&outcome).await;
                     self.finish(&outcome, &state_json, state).await;
                     if outcome.is_success() {
                         self.after_promotion(state);
@@ -256,6 +271,9 @@ impl Rollout {
                         ),
                     };
                     self.notify(notify, event, state, reason);
+                    if outcome.is_success() && !self.rollback {
+                        self.post_deploy(notify, state).await;
+                    }
                     finished = true;
                 }
             }
@@ -349,6 +367,21 @@ impl Rollout {
         state: &State,
         reason: Option<String>,
     ) {
+        let detail = crate::notify::Detail {
+            reason,
+            ..Default::default()
+        };
+        self.notify_with(queue, event, state, detail);
+    }
+
+    /// Queues `event` with its details for the spec's webhooks subscribed to it.
+    fn notify_with(
+        &self,
+        queue: &crate::notify::Queue,
+        event: ferry_spec::NotifyEvent,
+        state: &State,
+        detail: crate::notify::Detail,
+    ) {
         let webhooks = &self.spec.notify.webhooks;
         if crate::notify::subscribers(webhooks, event).is_empty() {
             return;
@@ -360,9 +393,12 @@ impl Rollout {
             revision: self.revision,
             from: self.from,
             strategy: state.plan().strategy_name().to_owned(),
-            reason,
+            reason: detail.reason,
             at: crate::notify::rfc3339(now().unix_millis()),
             summary: state.summary(),
+            step: detail.step,
+            weights: detail.weights,
+            verdict: detail.verdict,
         };
         crate::notify::send(
             queue,
@@ -372,6 +408,175 @@ impl Rollout {
             event,
             &payload,
         );
+    }
+
+    /// Appends a line to the rollout's timeline.
+    async fn note(&self, text: &str) {
+        if let Err(e) = self
+            .shared
+            .store
+            .append_event(self.id, "note", &serde_json::json!({ "text": text }))
+            .await
+        {
+            tracing::warn!(rollout = %self.id, error = %e, "cannot record a timeline note");
+        }
+    }
+
+    fn hook_context(&self) -> (String, i64) {
+        (self.revision.to_string(), self.id.get())
+    }
+
+    /// Before any traffic moves: the `pre_deploy` hooks (not for rollbacks: they run an
+    /// earlier, already migrated image), then the new revision's workers. An error is
+    /// the reason the rollout fails.
+    async fn prepare(&self, queue: &crate::notify::Queue, state: &State) -> Result<(), String> {
+        let (revision, rollout) = self.hook_context();
+        if !self.rollback && !self.spec.hooks.pre_deploy.is_empty() {
+            let cx = crate::hook::Context {
+                shared: &self.shared,
+                env: &self.env,
+                revision: &revision,
+                rollout,
+                image: &self.image,
+                spec: &self.spec,
+            };
+            let ran = crate::hook::run(&cx, crate::hook::Stage::PreDeploy).await;
+            for r in &ran {
+                self.note(&r.describe(crate::hook::Stage::PreDeploy)).await;
+            }
+            if let Some(failed) = ran.last().filter(|r| !r.ok()) {
+                let reason = failed.describe(crate::hook::Stage::PreDeploy);
+                self.notify(
+                    queue,
+                    ferry_spec::NotifyEvent::HookFailed,
+                    state,
+                    Some(reason.clone()),
+                );
+                return Err(format!("{reason}; no traffic moved"));
+            }
+        }
+        if !self.spec.workers.is_empty() {
+            let release = crate::worker::Release {
+                app: self.app(),
+                env: &self.env,
+                revision: &revision,
+                rollout,
+                image: &self.image,
+                spec: &self.spec,
+            };
+            match crate::worker::start(&self.shared, &release).await {
+                Ok(n) => {
+                    self.note(&format!(
+                        "started {n} worker container(s) of revision {revision}"
+                    ))
+                    .await;
+                }
+                Err(reason) => {
+                    let secrets = crate::secret::values(&self.shared, &self.env, &self.spec).await;
+                    let notes = crate::worker::stop(
+                        &self.shared,
+                        self.app(),
+                        &self.env,
+                        |r| r == revision,
+                        &secrets,
+                    )
+                    .await;
+                    for n in &notes {
+                        self.note(n).await;
+                    }
+                    return Err(format!("{reason}; no traffic moved"));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends a rollout whose preparation failed: no replica of the new revision was
+    /// started and no traffic moved; recorded as failed with `reason`.
+    async fn fail_before_traffic(
+        &self,
+        state: &State,
+        reason: String,
+        queue: &crate::notify::Queue,
+    ) {
+        let outcome = Outcome::RolledBack {
+            reason: reason.clone(),
+        };
+        let state_json = serde_json::to_value(state).unwrap_or(serde_json::Value::Null);
+        self.finish(&outcome, &state_json, state).await;
+        let event = if self.rollback {
+            ferry_spec::NotifyEvent::RolloutAborted
+        } else {
+            ferry_spec::NotifyEvent::DeployFailed
+        };
+        self.notify(queue, event, state, Some(reason.clone()));
+        if let Err(e) = self
+            .shared
+            .store
+            .release_lock(self.app(), &self.env, &lock_holder(&self.shared))
+            .await
+        {
+            tracing::warn!(error = %e, "cannot release the deploy lock");
+        }
+        self.publish_status(state, true);
+        let mut apps = lock(&self.shared.apps);
+        if let Some(status) = apps.get_mut(&self.key()).and_then(|e| e.status.as_mut()) {
+            status.phase = "failed before traffic moved".to_owned();
+            status.summary = format!("failed before traffic moved: {reason}");
+            status.outcome = Some(outcome);
+        }
+    }
+
+    /// Workers follow the outcome: once the new revision is live the other revisions'
+    /// workers stop; otherwise the new revision's workers stop. Each stop is a timeline note.
+    async fn settle_workers(&self, outcome: &Outcome) {
+        let revision = self.revision.to_string();
+        let secrets = crate::secret::values(&self.shared, &self.env, &self.spec).await;
+        let promoted = outcome.is_success();
+        let notes = crate::worker::stop(
+            &self.shared,
+            self.app(),
+            &self.env,
+            |r| (r == revision) != promoted,
+            &secrets,
+        )
+        .await;
+        for n in &notes {
+            self.note(n).await;
+        }
+    }
+
+    /// After the new revision is live: the `post_deploy` hooks. A failure is a timeline
+    /// note and a `hook-failed` notification; nothing is rolled back.
+    async fn post_deploy(&self, queue: &crate::notify::Queue, state: &State) {
+        if self.spec.hooks.post_deploy.is_empty() {
+            return;
+        }
+        let (revision, rollout) = self.hook_context();
+        let cx = crate::hook::Context {
+            shared: &self.shared,
+            env: &self.env,
+            revision: &revision,
+            rollout,
+            image: &self.image,
+            spec: &self.spec,
+        };
+        let ran = crate::hook::run(&cx, crate::hook::Stage::PostDeploy).await;
+        for r in &ran {
+            self.note(&r.describe(crate::hook::Stage::PostDeploy)).await;
+        }
+        if let Some(failed) = ran.last().filter(|r| !r.ok()) {
+            let reason = format!(
+                "{} (the revision stays live: post_deploy failures roll nothing back)",
+                failed.describe(crate::hook::Stage::PostDeploy)
+            );
+            self.notify(
+                queue,
+                ferry_spec::NotifyEvent::HookFailed,
+                state,
+                Some(reason),
+            );
+        }
     }
 
     async fn finish(&self, outcome: &Outcome, state_json: &serde_json::Value, state: &State) {

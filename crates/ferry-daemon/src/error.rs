@@ -33,6 +33,9 @@ pub enum DaemonError {
         #[source]
         source: std::io::Error,
     },
+    /// The webhook CA file (`--webhook-ca`) cannot be used.
+    #[error("{0}")]
+    WebhookCa(String),
     /// The spec cannot be turned into a rollout plan.
     #[error("invalid rollout plan: {0}")]
     Plan(String),

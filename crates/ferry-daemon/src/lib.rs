@@ -9,6 +9,7 @@ mod api;
 mod client;
 mod controller;
 mod error;
+mod hook;
 mod notify;
 mod plan;
 pub mod protocol;
@@ -20,6 +21,7 @@ mod retention;
 mod secret;
 pub mod token;
 mod warm;
+mod worker;
 
 pub use secret::SECRET_KEY_FILE;
 
@@ -71,6 +73,9 @@ pub struct Config {
     /// Take over the listening sockets and the routing table of the daemon running with
     /// this state directory instead of binding; it drains and exits.
     pub takeover: bool,
+    /// A PEM file of CA certificates trusted for `https://` webhooks, besides the webpki
+    /// roots (a private CA).
+    pub webhook_ca: Option<PathBuf>,
 }
 
 /// Where a started daemon listens.
@@ -115,6 +120,8 @@ pub async fn serve(config: Config, on_ready: impl FnOnce(&Started)) -> Result<()
     } else {
         (None, Some(HandoverSocket::bind(&handover_path, false)?))
     };
+    let webhook_tls =
+        Arc::new(notify::tls_config(config.webhook_ca.as_deref()).map_err(DaemonError::WebhookCa)?);
     let location = config
         .store
         .clone()
@@ -181,6 +188,7 @@ pub async fn serve(config: Config, on_ready: impl FnOnce(&Started)) -> Result<()
         store,
         apps: Mutex::new(HashMap::new()),
         networks: tokio::sync::Mutex::new(()),
+        webhook_tls,
         state_dir: std::fs::canonicalize(dir).map_err(state_io(dir))?,
     });
     recovery::recover(&shared).await;

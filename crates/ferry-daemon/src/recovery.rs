@@ -1,7 +1,8 @@
 //! What a (re)started daemon does before serving the API: route the live revision's
 //! running containers again, resume the rollouts an earlier run left unfinished (or roll
 //! them back when that is not safe), and remove this daemon's containers that nothing
-//! references any more.
+//! references any more (leftover hook containers included; the running workers of a
+//! revision it serves or rolls keep running, unrouted).
 //!
 //! Design note. The store holds each rollout's state as persisted before its commands
 //! ran, and every container carries the labels of its app, environment, revision, daemon
@@ -24,7 +25,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ferry_engine::{LABEL_APP, LABEL_ENV, LABEL_REVISION};
+use ferry_engine::{LABEL_APP, LABEL_ENV, LABEL_REVISION, LABEL_ROLE};
 use ferry_proxy::RoutingConfig;
 use ferry_rollout::{Event, ReplicaId, State};
 use ferry_spec::Spec;
@@ -241,7 +242,19 @@ pub(crate) async fn recover(shared: &Arc<Shared>) {
     for c in containers {
         let label = |k: &str| c.labels.get(k).cloned().unwrap_or_default();
         let (app, env, rev) = (label(LABEL_APP), label(LABEL_ENV), label(LABEL_REVISION));
-        let adopted = match fate(&app, &env, &rev, &live, &rolling) {
+        let role = label(LABEL_ROLE);
+        let fate = fate(&app, &env, &rev, &live, &rolling);
+        let worker = role != crate::worker::ROLE_WEB && role != crate::worker::ROLE_HOOK;
+        // A worker of a revision still served or rolled keeps running; nothing routes to it.
+        if worker
+            && matches!(fate, Fate::Adopt { .. })
+            && shared.engine.status(&c.id).await.is_ok_and(|s| s.running)
+        {
+            tracing::info!(container = %c.name, "kept a running worker");
+            continue;
+        }
+        let adopted = match fate {
+            Fate::Adopt { .. } if role == crate::worker::ROLE_HOOK || worker => None,
             Fate::Adopt { strict } => match specs.get(&(app.clone(), env.clone(), rev.clone())) {
                 Some(spec) => adopt(shared, &c.id, &c.name, &app, &env, &rev, spec, strict).await,
                 None => None,

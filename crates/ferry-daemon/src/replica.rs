@@ -57,18 +57,7 @@ pub(crate) fn container_spec(
         .iter()
         .map(|(k, v)| (k.as_str().to_owned(), v.clone()))
         .collect::<BTreeMap<_, _>>();
-    let defaults = Resources::default();
-    c.resources = Resources {
-        memory_bytes: web
-            .resources
-            .memory
-            .map_or(defaults.memory_bytes, |m| m.bytes()),
-        nano_cpus: web.resources.cpus.map_or(defaults.nano_cpus, |cpus| {
-            // cpus is validated positive and small; rounding to whole nanocpus is exact enough.
-            (cpus * 1_000_000_000.0).round().max(0.0) as u64
-        }),
-        pids: web.resources.pids.unwrap_or(defaults.pids),
-    };
+    c.resources = resources(&web.resources);
     let security = &spec.security;
     c.allow_root = security.allow_root;
     c.read_only_root = security.read_only_root_fs;
@@ -84,6 +73,19 @@ pub(crate) fn container_spec(
     c.aliases = vec![app.to_owned()];
     c.publish = Some(Publish::loopback(web.port));
     c
+}
+
+/// The engine's limits for the spec's `resources` (the engine's defaults where unset).
+pub(crate) fn resources(spec: &ferry_spec::Resources) -> Resources {
+    let defaults = Resources::default();
+    Resources {
+        memory_bytes: spec.memory.map_or(defaults.memory_bytes, |m| m.bytes()),
+        nano_cpus: spec.cpus.map_or(defaults.nano_cpus, |cpus| {
+            // cpus is validated positive and small; rounding to whole nanocpus is exact enough.
+            (cpus * 1_000_000_000.0).round().max(0.0) as u64
+        }),
+        pids: spec.pids.unwrap_or(defaults.pids),
+    }
 }
 
 /// How to wait for a replica at `addr` to become healthy.

@@ -84,3 +84,54 @@ pub(crate) async fn inject(
     };
     Ok(())
 }
+
+/// The values of the secrets the spec lists, to redact them from output ferry records
+/// (hook and worker output in the timeline). Unreadable secrets give no value.
+pub(crate) async fn values(shared: &Shared, env: &str, spec: &Spec) -> Vec<String> {
+    if spec.secrets.is_empty() {
+        return Vec::new();
+    }
+    let Ok(secrets) = shared
+        .store
+        .secrets(&shared.state_dir.join(SECRET_KEY_FILE))
+    else {
+        return Vec::new();
+    };
+    let Ok(all) = secrets.get_all(spec.app.as_str(), env).await else {
+        return Vec::new();
+    };
+    all.iter()
+        .filter(|(name, _)| spec.secrets.iter().any(|n| n.as_str() == name))
+        .filter_map(|(_, value)| value.expose_str().map(str::to_owned))
+        .filter(|v| !v.is_empty())
+        .collect()
+}
+
+/// `line` with every occurrence of a secret value replaced by `[redacted]`.
+pub(crate) fn redact(line: &str, values: &[String]) -> String {
+    let mut out = line.to_owned();
+    for value in values {
+        for part in std::iter::once(value.as_str()).chain(value.lines()) {
+            if part.trim().len() >= 3 && out.contains(part) {
+                out = out.replace(part, "[redacted]");
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn redact_hides_values_and_their_lines() {
+        let values = vec!["hunter22".to_owned(), "line one\nline two".to_owned()];
+        assert_eq!(
+            redact("password=hunter22 ok", &values),
+            "password=[redacted] ok"
+        );
+        assert_eq!(redact("got line two", &values), "got [redacted]");
+        assert_eq!(redact("nothing here", &values), "nothing here");
+    }
+}

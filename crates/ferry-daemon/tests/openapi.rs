@@ -105,6 +105,7 @@ fn start_daemon(state: &Path) -> (SocketAddr, String) {
         state_dir: state.to_owned(),
         store: None,
         takeover: false,
+        webhook_ca: None,
     };
     // The daemon runs until the test process exits.
     std::thread::spawn(move || {

@@ -89,6 +89,12 @@ impl Secret {
             value: value.into(),
         }
     }
+
+    /// The value, for callers that must recognise it (to redact it from output); never
+    /// print or log it.
+    pub fn value(&self) -> &str {
+        &self.value
+    }
 }
 
 impl std::fmt::Debug for Secret {
@@ -646,6 +652,27 @@ impl Engine {
     pub async fn stop(&self, container: &str, timeout: Duration) -> Result<(), EngineError> {
         let options = StopContainerOptions {
             t: Some(i32::try_from(timeout.as_secs()).unwrap_or(i32::MAX)),
+            signal: None,
+        };
+        match self.docker.stop_container(container, Some(options)).await {
+            Ok(()) => Ok(()),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 304, ..
+            }) => Ok(()),
+            Err(e) => Err(not_found_or(
+                "container",
+                container,
+                format!("stop container {container}"),
+            )(e)),
+        }
+    }
+
+    /// Stops a container with the stop signal and timeout it was created with (its own
+    /// `StopSignal` and `StopTimeout`), then SIGKILL. Stopping a stopped container is not
+    /// an error.
+    pub async fn stop_as_configured(&self, container: &str) -> Result<(), EngineError> {
+        let options = StopContainerOptions {
+            t: None,
             signal: None,
         };
         match self.docker.stop_container(container, Some(options)).await {

@@ -556,6 +556,12 @@ decode_enum!(NotifyEvent, "an event name", [
     "analysis-failed" => NotifyEvent::AnalysisFailed,
     "rollback-started" => NotifyEvent::RollbackStarted,
     "rollback-succeeded" => NotifyEvent::RollbackSucceeded,
+    "step-started" => NotifyEvent::StepStarted,
+    "step-finished" => NotifyEvent::StepFinished,
+    "weight-changed" => NotifyEvent::WeightChanged,
+    "analysis-verdict" => NotifyEvent::AnalysisVerdict,
+    "rollout-resumed" => NotifyEvent::RolloutResumed,
+    "hook-failed" => NotifyEvent::HookFailed,
 ]);
 
 /// Reads the keys of one table, remembering which are known so that the rest can be
@@ -1041,12 +1047,31 @@ impl Decode for Worker {
         let command = f.opt("command", cx);
         let replicas = f.or("replicas", cx, 1);
         let resources = f.or("resources", cx, Resources::default());
+        let stop_signal: Option<String> = f.opt("stop_signal", cx);
+        let stop_timeout = f.or("stop_timeout", cx, Duration::from_secs(10));
         check_command(cx, &f, "command", command.as_ref());
+        if let (Some(signal), Some(span)) = (&stop_signal, f.value_span("stop_signal"))
+            && !STOP_SIGNALS.contains(&signal.as_str())
+        {
+            cx.error_at(
+                "invalid-value",
+                &span,
+                &join(at.path, "stop_signal"),
+                format!(
+                    "{} is not a stop signal ferry knows",
+                    shown(&join(at.path, "stop_signal"))
+                ),
+                "unknown signal",
+                format!("use one of {}", STOP_SIGNALS.join(", ")),
+            );
+        }
         f.finish(cx);
         Some(Self {
             command,
             replicas,
             resources,
+            stop_signal,
+            stop_timeout,
         })
     }
 }
@@ -1672,13 +1697,33 @@ impl Decode for Hooks {
     fn decode(node: &Node, at: &Place<'_>, cx: &mut Cx) -> Option<Self> {
         let mut f = Fields::new(node, at, cx)?;
         let pre_build = f.or("pre_build", cx, Vec::new());
-        let pre_deploy = f.or("pre_deploy", cx, Vec::new());
-        let post_deploy = f.or("post_deploy", cx, Vec::new());
+        let pre_deploy: Vec<String> = f.or("pre_deploy", cx, Vec::new());
+        let post_deploy: Vec<String> = f.or("post_deploy", cx, Vec::new());
+        let timeout = f.or("timeout", cx, Hooks::default().timeout);
+        for (key, commands) in [("pre_deploy", &pre_deploy), ("post_deploy", &post_deploy)] {
+            if let (Some(bad), Some(span)) = (
+                commands.iter().find(|c| hook_argv(c).is_none()),
+                f.value_span(key),
+            ) {
+                cx.error_at(
+                    "invalid-value",
+                    &span,
+                    &join(at.path, key),
+                    format!(
+                        "{} has a command that is empty or has unbalanced quotes: {bad:?}",
+                        shown(&join(at.path, key))
+                    ),
+                    "bad command",
+                    "write the program and its arguments, e.g. \"/app migrate --check\" (run without a shell)",
+                );
+            }
+        }
         f.finish(cx);
         Some(Self {
             pre_build,
             pre_deploy,
             post_deploy,
+            timeout,
         })
     }
 }

@@ -283,7 +283,19 @@ pub struct Worker {
     /// Resource limits per container.
     #[serde(default)]
     pub resources: Resources,
+    /// The signal that asks a worker to stop (e.g. `"SIGINT"`, `"SIGQUIT"`). Default: the
+    /// image's stop signal (SIGTERM unless the image says otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_signal: Option<String>,
+    /// How long between the stop signal and SIGKILL. Default 10s.
+    #[serde(default = "default_stop_timeout")]
+    pub stop_timeout: Duration,
 }
+
+/// The stop signals a worker may name.
+pub const STOP_SIGNALS: [&str; 8] = [
+    "SIGTERM", "SIGINT", "SIGQUIT", "SIGHUP", "SIGUSR1", "SIGUSR2", "SIGWINCH", "SIGKILL",
+];
 
 /// The rollout strategy.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -757,19 +769,48 @@ pub struct Accessory {
     pub command: Option<Vec<String>>,
 }
 
-/// Shell commands run by ferry (with `sh -c`, in the directory of ferry.toml).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+/// Commands run around a build and a deploy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Hooks {
-    /// Before `ferry build` builds the image; a failure stops the build.
+    /// Shell commands (`sh -c`, in the directory of ferry.toml) run before `ferry build`
+    /// builds the image; a failure stops the build.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pre_build: Vec<String>,
-    /// Before a rollout starts; a failure stops the deploy.
+    /// Commands run in order, each once in a one-off container of the new image (same
+    /// env, secrets and network as the app), before any traffic moves; a non-zero exit
+    /// aborts the deploy. Split into words like a shell would, but run without a shell.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pre_deploy: Vec<String>,
-    /// After a rollout completed.
+    /// Commands run like `pre_deploy` after the new revision is fully live; a failure is
+    /// recorded and notified but rolls nothing back.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub post_deploy: Vec<String>,
+    /// How long one `pre_deploy` or `post_deploy` command may run. Default 5m.
+    #[serde(default = "default_hook_timeout")]
+    pub timeout: Duration,
+}
+
+fn default_hook_timeout() -> Duration {
+    Duration::from_secs(300)
+}
+
+impl Default for Hooks {
+    fn default() -> Self {
+        Self {
+            pre_build: Vec::new(),
+            pre_deploy: Vec::new(),
+            post_deploy: Vec::new(),
+            timeout: default_hook_timeout(),
+        }
+    }
+}
+
+/// The program and arguments of a `pre_deploy`/`post_deploy` command: its words, split
+/// like a POSIX shell splits them (quotes and backslashes), with no shell involved.
+/// `None` when the quoting is unbalanced or there is no word.
+pub fn hook_argv(command: &str) -> Option<Vec<String>> {
+    shlex::split(command).filter(|words| !words.is_empty())
 }
 
 /// Notifications.
@@ -818,11 +859,23 @@ pub enum NotifyEvent {
     RollbackStarted,
     /// A rollback completed.
     RollbackSucceeded,
+    /// A step of the rollout started (`step` and `steps` say which).
+    StepStarted,
+    /// A step of the rollout finished.
+    StepFinished,
+    /// The traffic split between stable and new changed (`weights`).
+    WeightChanged,
+    /// An analysis reached a verdict, passing or not (`verdict`, `reason`).
+    AnalysisVerdict,
+    /// A paused rollout goes on (`ferry resume`, `ferry promote`, or a pause that ended).
+    RolloutResumed,
+    /// A `pre_deploy` or `post_deploy` command failed (`reason`: its exit code and output).
+    HookFailed,
 }
 
 impl NotifyEvent {
     /// Every event, in the order documented.
-    pub const ALL: [Self; 10] = [
+    pub const ALL: [Self; 16] = [
         Self::BuildFinished,
         Self::DeployStarted,
         Self::DeploySucceeded,
@@ -833,6 +886,12 @@ impl NotifyEvent {
         Self::AnalysisFailed,
         Self::RollbackStarted,
         Self::RollbackSucceeded,
+        Self::StepStarted,
+        Self::StepFinished,
+        Self::WeightChanged,
+        Self::AnalysisVerdict,
+        Self::RolloutResumed,
+        Self::HookFailed,
     ];
 
     /// The spelling used in ferry.toml.
@@ -848,6 +907,12 @@ impl NotifyEvent {
             Self::AnalysisFailed => "analysis-failed",
             Self::RollbackStarted => "rollback-started",
             Self::RollbackSucceeded => "rollback-succeeded",
+            Self::StepStarted => "step-started",
+            Self::StepFinished => "step-finished",
+            Self::WeightChanged => "weight-changed",
+            Self::AnalysisVerdict => "analysis-verdict",
+            Self::RolloutResumed => "rollout-resumed",
+            Self::HookFailed => "hook-failed",
         }
     }
 }

@@ -450,6 +450,9 @@ pub struct ServeArgs {
     /// stops accepting, finishes its requests and exits, and no request is lost.
     #[arg(long)]
     pub takeover: bool,
+    /// PEM file of CA certificates trusted for https:// webhooks, besides the public roots.
+    #[arg(long, env = "FERRY_WEBHOOK_CA", value_name = "FILE")]
+    pub webhook_ca: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -1,7 +1,8 @@
 //! ferry's demo service: a small HTTP server whose behaviour is set by environment variables.
 //!
 //! `hello` serves; `hello healthcheck [URL]` probes a running instance (exit 0 on 2xx) so a
-//! FROM scratch image can declare a HEALTHCHECK.
+//! FROM scratch image can declare a HEALTHCHECK; `hello migrate` is a one-off job (a
+//! deploy hook) and `hello worker` a worker role, for ferry's tests and demos.
 #![expect(
     clippy::print_stdout,
     clippy::print_stderr,
@@ -30,6 +31,12 @@ fn main() -> ExitCode {
     match args.first().map(String::as_str) {
         None => serve(),
         Some("healthcheck") => healthcheck(args.get(1).map(String::as_str)),
+        Some("migrate") => migrate(),
+        Some("worker") => {
+            let version = std::env::var("VERSION").unwrap_or_else(|_| "dev".to_owned());
+            println!("hello worker {version} started (serving /health for the HEALTHCHECK)");
+            serve()
+        }
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             ExitCode::SUCCESS
@@ -48,6 +55,8 @@ fn main() -> ExitCode {
 const USAGE: &str =
     "usage: hello                     serve HTTP (configured by environment variables)
        hello healthcheck [URL]   GET URL (default http://127.0.0.1:$PORT/health); exit 0 on 2xx
+       hello migrate             a one-off job: print what it does, exit 1 when MIGRATE=fail
+       hello worker              a worker role: log that it started, then serve as usual
 
 environment: VERSION, PORT (8080), FAIL_RATE (0..1), LATENCY_MS, LATENCY_JITTER_MS,
              HEALTH=fail, STARTUP_DELAY_MS, READY_DELAY_MS, CRASH_AFTER_S, ALLOC_MB";
@@ -70,6 +79,27 @@ fn healthcheck(url: Option<&str>) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// A pretend database migration: says which version runs it and which secret files it can
+/// read (names only), then exits 0, or 1 when `MIGRATE=fail`.
+fn migrate() -> ExitCode {
+    let version = std::env::var("VERSION").unwrap_or_else(|_| "dev".to_owned());
+    println!("hello migrate {version}: applying migrations");
+    let dir = std::env::var("SECRETS_DIR").unwrap_or_else(|_| "/run/secrets".to_owned());
+    let names = server::readable_secrets(std::path::Path::new(&dir));
+    println!(
+        "hello migrate {version}: secret files readable: [{}]",
+        names.join(", ")
+    );
+    if std::env::var("MIGRATE").is_ok_and(|v| v.trim() == "fail") {
+        eprintln!(
+            "hello migrate {version}: migration 0002 failed: relation is locked (MIGRATE=fail)"
+        );
+        return ExitCode::FAILURE;
+    }
+    println!("hello migrate {version}: done");
+    ExitCode::SUCCESS
 }
 
 fn serve() -> ExitCode {

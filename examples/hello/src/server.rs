@@ -360,7 +360,7 @@ fn index(shared: &Shared, req: &Request) -> Response {
 
 /// Names (never values) of the secret files this process can read: shows that secrets
 /// mounted as files reach the service with the right ownership.
-fn readable_secrets(dir: &std::path::Path) -> Vec<String> {
+pub(crate) fn readable_secrets(dir: &std::path::Path) -> Vec<String> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();
     };

@@ -1,5 +1,5 @@
 //! The hello binary as a process: startup delay, graceful SIGTERM, crash on purpose,
-//! configuration errors and the `healthcheck` subcommand.
+//! configuration errors, the `healthcheck` and `migrate` subcommands.
 
 #![expect(
     clippy::unwrap_used,
@@ -163,4 +163,32 @@ fn healthcheck_subcommand_exit_codes() {
     assert_eq!(default.status.code(), Some(0), "{default:?}");
     let usage = Command::new(HELLO).arg("bogus").output().unwrap();
     assert_eq!(usage.status.code(), Some(2));
+}
+
+#[test]
+fn migrate_subcommand_lists_secret_files_and_fails_on_request() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("DB_PASSWORD"), "s3cret").unwrap();
+    let ok = Command::new(HELLO)
+        .arg("migrate")
+        .env("VERSION", "v7")
+        .env("SECRETS_DIR", dir.path())
+        .env_remove("MIGRATE")
+        .output()
+        .unwrap();
+    assert_eq!(ok.status.code(), Some(0), "{ok:?}");
+    let out = String::from_utf8_lossy(&ok.stdout);
+    assert!(
+        out.contains("hello migrate v7: applying migrations"),
+        "{out}"
+    );
+    assert!(out.contains("readable: [DB_PASSWORD]"), "{out}");
+    assert!(!out.contains("s3cret"), "{out}");
+    let bad = Command::new(HELLO)
+        .arg("migrate")
+        .env("MIGRATE", "fail")
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(1), "{bad:?}");
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("migration 0002 failed"));
 }

@@ -46,6 +46,7 @@ pub fn serve(args: &ServeArgs, global: &Global, printer: &Printer) -> anyhow::Re
         state_dir: state,
         store: args.store.clone(),
         takeover: args.takeover,
+        webhook_ca: args.webhook_ca.clone(),
     };
     let runtime = super::runtime()?;
     runtime.block_on(async {

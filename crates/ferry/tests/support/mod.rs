@@ -70,6 +70,52 @@ pub fn build_demo_image(image: &str) {
     );
 }
 
+/// Builds `tag` as a FROM `base` image with one more label, so a deploy of it runs a
+/// different image than `base` (nothing else changes).
+pub fn derived_image(base: &str, tag: &str, label: &str) {
+    let mut child = Command::new("docker")
+        .args(["build", "-q", "-t", tag, "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the docker CLI is installed");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("FROM {base}\nLABEL ferry.test={label}\n").as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+/// The timeline lines (`text` of each note) of every rollout of `app` in the daemon's
+/// store under `state`, oldest rollout first.
+pub fn timelines(state: &Path, app: &str) -> Vec<Vec<String>> {
+    let db = state.join("state.db");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let store = ferry_store::Store::open(db.to_str().unwrap())
+            .await
+            .unwrap();
+        let mut rollouts = store.rollouts(app, "default").await.unwrap();
+        rollouts.reverse();
+        let mut all = Vec::new();
+        for r in rollouts {
+            let events = store.events(r.id).await.unwrap();
+            all.push(
+                events
+                    .iter()
+                    .filter_map(|e| e.message["text"].as_str().map(str::to_owned))
+                    .collect(),
+            );
+        }
+        store.close().await;
+        all
+    })
+}
+
 /// A `ferry serve` child for `app` (environment `default`); dropping it stops the daemon
 /// and removes the app's containers and network.
 pub struct Daemon {
@@ -91,6 +137,11 @@ impl Daemon {
         self.start_on(state, "127.0.0.1:0")
     }
 
+    /// [`Daemon::start`] with extra environment variables for `ferry serve`.
+    pub fn start_with_env(&mut self, state: &Path, env: &[(&str, &str)]) -> SocketAddr {
+        self.spawn_with(state, "127.0.0.1:0", &[], env)
+    }
+
     /// Starts `ferry serve` with its proxy on `listen` (a restarted daemon keeps its
     /// address) and the API on a free port; returns once it printed its ready line (after
     /// its recovery), with the proxy's address.
@@ -99,9 +150,20 @@ impl Daemon {
     }
 
     fn spawn(&mut self, state: &Path, listen: &str, extra: &[&str]) -> SocketAddr {
+        self.spawn_with(state, listen, extra, &[])
+    }
+
+    fn spawn_with(
+        &mut self,
+        state: &Path,
+        listen: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> SocketAddr {
         let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
             .args(["serve", "--listen", listen, "--api", "127.0.0.1:0"])
             .args(extra)
+            .envs(env.iter().copied())
             .env("FERRY_STATE_DIR", state)
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())

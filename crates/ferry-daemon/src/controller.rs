@@ -246,7 +246,7 @@ impl Rollout {
             }
             *state = next;
             self.publish_status(state, false);
-            for (event, detail) in crate::notify::transitions(&before, state, &seen) {
+            for (event, detail) in crate::notify::transitions(&before, state, &seen, &commands) {
                 self.notify_with(notify, event, state, detail);
             }
             let mut finished = false;

@@ -102,9 +102,30 @@ pub(crate) fn transitions(
     before: &ferry_rollout::State,
     after: &ferry_rollout::State,
     event: &ferry_rollout::Event,
+    commands: &[ferry_rollout::Command],
 ) -> Vec<(NotifyEvent, Detail)> {
-    use ferry_rollout::{Event, Phase, Verdict};
+    use ferry_rollout::{Command, Event, Phase, Verdict, Weights};
     let mut out = Vec::new();
+    // The splits the proxy is told, in order (several when steps pass at once).
+    let new = after.plan().new.clone();
+    let mut splits = commands
+        .iter()
+        .filter_map(|c| match c {
+            Command::SetWeights { weights } => Some(*weights),
+            Command::SwitchTraffic { to } if *to == new => Some(Weights::all_canary()),
+            Command::SwitchTraffic { .. } => Some(Weights::all_stable()),
+            _ => None,
+        })
+        .collect::<std::collections::VecDeque<_>>();
+    let weight_changed = |weights: Weights| {
+        (
+            NotifyEvent::WeightChanged,
+            Detail {
+                weights: Some(weights),
+                ..Detail::default()
+            },
+        )
+    };
     let (was, is) = (before.phase(), after.phase());
     let paused = |p: &Phase| matches!(p, Phase::Paused { .. });
     let rolling_back = |p: &Phase| matches!(p, Phase::RollingBack { .. });
@@ -170,6 +191,15 @@ pub(crate) fn transitions(
                 ..Detail::default()
             },
         ));
+        // A weight step (labelled "weight N%" or "switch traffic") that passed moved
+        // traffic: its split follows it.
+        let moves = record.label.starts_with("weight ") || record.label == "switch traffic";
+        if moves
+            && record.result == ferry_rollout::StepResult::Passed
+            && let Some(weights) = splits.pop_front()
+        {
+            out.push(weight_changed(weights));
+        }
     }
     if let Phase::RollingBack { reason } = &is
         && !rolling_back(&was)
@@ -182,15 +212,10 @@ pub(crate) fn transitions(
             },
         ));
     }
-    if before.weights() != after.weights() {
-        out.push((
-            NotifyEvent::WeightChanged,
-            Detail {
-                weights: Some(after.weights()),
-                ..Detail::default()
-            },
-        ));
+    if splits.is_empty() && !commands.is_empty() && before.weights() != after.weights() {
+        splits.push_back(after.weights());
     }
+    out.extend(splits.into_iter().map(weight_changed));
     if let Some(step) = after.current_step()
         && (Some(step.0) != from || ended.iter().any(|r| r.step == step.0))
         && to.is_some()
@@ -451,12 +476,12 @@ mod tests {
         ];
         for event in events {
             at += 1_000;
-            let (next, _) = ferry_rollout::step(
+            let (next, commands) = ferry_rollout::step(
                 state.clone(),
                 event.clone(),
                 Timestamp::from_unix_millis(at),
             );
-            for (kind, detail) in transitions(&state, &next, &event) {
+            for (kind, detail) in transitions(&state, &next, &event, &commands) {
                 let mut line = kind.as_str().to_owned();
                 if let Some(step) = &detail.step {
                     line.push_str(&format!(" {}/{} {}", step.number, step.of, step.label));
@@ -486,6 +511,7 @@ mod tests {
             "step-finished 3/9 pause until promoted",
             "step-started 4/9",
             "step-finished 4/9",
+            "weight-changed 50",
             "weight-changed 100",
         ];
         let mut rest = seen.iter();

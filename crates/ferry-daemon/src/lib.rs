@@ -194,8 +194,9 @@ pub async fn serve(config: Config, on_ready: impl FnOnce(&Started)) -> Result<()
     recovery::recover(&shared).await;
     // After the recovery (it adopts the survivors): replaces the live replicas lost while
     // the daemon was down, then those that die later.
-    reconcile::spawn(shared.clone());
     let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
+    // It stops with the API: after a handover the successor's reconciler takes over.
+    reconcile::spawn(shared.clone(), stopping.clone());
     let router = api::router(Arc::new(api::Api {
         shared,
         token,

@@ -108,6 +108,8 @@ struct Memory {
 /// The reconciler of one daemon.
 pub(crate) struct Reconciler {
     shared: Arc<Shared>,
+    /// True once the daemon shuts down or hands over to a successor: no new replacement.
+    stopping: tokio::sync::watch::Receiver<bool>,
     memory: Mutex<Memory>,
     busy: Mutex<HashSet<(String, String)>>,
 }
@@ -117,10 +119,11 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// Starts the reconciler: a first pass at once (replicas lost while the daemon was down),
-/// then on engine events and every [`POLL`].
-pub(crate) fn spawn(shared: Arc<Shared>) {
+/// then on engine events and every [`POLL`], until `stopping` turns true.
+pub(crate) fn spawn(shared: Arc<Shared>, stopping: tokio::sync::watch::Receiver<bool>) {
     let r = Arc::new(Reconciler {
         shared,
+        stopping,
         memory: Mutex::default(),
         busy: Mutex::default(),
     });
@@ -156,6 +159,7 @@ impl Reconciler {
         let daemon = self.shared.daemon_id.clone();
         let mut tick = tokio::time::interval(POLL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut stopping = self.stopping.clone();
         loop {
             let events = self
                 .shared
@@ -164,6 +168,7 @@ impl Reconciler {
             let mut events = std::pin::pin!(events);
             loop {
                 tokio::select! {
+                    _ = stopping.wait_for(|s| *s) => return,
                     _ = tick.tick() => self.pass(),
                     event = events.next() => match event {
                         Some(Ok(e)) => {
@@ -309,7 +314,7 @@ impl Reconciler {
             Ok(o) if o.acquired() => {}
             _ => return,
         }
-        if self.rolling(&key) {
+        if self.rolling(&key) || *self.stopping.borrow() {
             let _ = shared.store.release_lock(app, env, &holder).await;
             return;
         }

@@ -264,7 +264,14 @@ async fn start_inner(
             }
             for set in per_thread.iter_mut().skip(count) {
                 match bind_listener(local, true) {
-                    Ok(more) => set.push((l.clone(), more)),
+                    Ok(more) => {
+                        // Offered to a successor too: a SO_REUSEPORT socket closed with
+                        // connections in its accept queue resets them.
+                        if let Some((_, _, offer)) = offered.last_mut() {
+                            offer.push(more.try_clone().map_err(Error::Io)?);
+                        }
+                        set.push((l.clone(), more));
+                    }
                     Err(e) if fresh => return Err(bind_err(e)),
                     Err(e) => tracing::debug!(error = %e, "one proxy thread fewer accepts"),
                 }

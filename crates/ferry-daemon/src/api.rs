@@ -19,7 +19,8 @@ use tokio::sync::mpsc;
 
 use crate::controller::{self, Rollout, Shared};
 use crate::protocol::{
-    Ack, AppStatus, DeployAccepted, DeployRequest, ErrorBody, PromoteRequest, RevisionTraffic,
+    Ack, AppStatus, DeployAccepted, DeployRequest, ErrorBody, PromoteRequest, RevisionDetail,
+    RevisionTraffic, RolloutRecord, VerdictRecord,
 };
 
 /// The API's state: the shared daemon and the token.
@@ -75,6 +76,7 @@ pub(crate) fn router(api: Arc<Api>) -> Router {
         .route("/v1/deploy", post(deploy))
         .route("/v1/apps/{app}/{env}/status", get(status))
         .route("/v1/apps/{app}/{env}/revisions", get(revisions))
+        .route("/v1/apps/{app}/{env}/revisions/{number}", get(revision))
         .route("/v1/apps/{app}/{env}/{action}", post(action))
         .layer(axum::middleware::from_fn_with_state(api.clone(), auth))
         .with_state(api)
@@ -450,6 +452,75 @@ async fn revisions(
         .await
         .map(Json)
         .map_err(|e| ApiError::internal("cannot list revisions", e))
+}
+
+/// One revision in full: the revision, and every rollout to it with its timeline and its
+/// analysis verdicts explained in the words `ferry status` uses.
+async fn revision(
+    State(api): State<Arc<Api>>,
+    Path((app, env, number)): Path<(String, String, i64)>,
+) -> Result<Json<RevisionDetail>, ApiError> {
+    let store = &api.shared.store;
+    let Some(revision) = store
+        .revision(&app, &env, number)
+        .await
+        .map_err(|e| ApiError::internal("cannot read the revision", e))?
+    else {
+        let known = store
+            .revisions(&app, &env)
+            .await
+            .map_err(|e| ApiError::internal("cannot list revisions", e))?;
+        let mut numbers: Vec<i64> = known.iter().map(|r| r.number).collect();
+        numbers.sort_unstable();
+        let known = if numbers.is_empty() {
+            format!("{app} ({env}) has no revisions yet")
+        } else {
+            let list: Vec<String> = numbers.iter().map(i64::to_string).collect();
+            format!("known revisions: {}", list.join(", "))
+        };
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("{app} ({env}) has no revision {number}; {known} (see `ferry history`)"),
+        ));
+    };
+    let mut rollouts = store
+        .rollouts(&app, &env)
+        .await
+        .map_err(|e| ApiError::internal("cannot list rollouts", e))?;
+    rollouts.retain(|r| r.to_revision == number);
+    rollouts.reverse();
+    let mut records = Vec::with_capacity(rollouts.len());
+    for rollout in rollouts {
+        let events = store
+            .events(rollout.id)
+            .await
+            .map_err(|e| ApiError::internal("cannot read the rollout's timeline", e))?;
+        let verdicts = store
+            .verdicts(rollout.id)
+            .await
+            .map_err(|e| ApiError::internal("cannot read the analysis verdicts", e))?
+            .into_iter()
+            .map(|v| VerdictRecord {
+                step: v.step,
+                at: v.at,
+                explanation: serde_json::from_value::<ferry_analysis::Verdict>(v.verdict.clone())
+                    .map_or_else(
+                        |e| format!("(a verdict this daemon cannot read: {e})"),
+                        |verdict| verdict.explain(),
+                    ),
+                verdict: v.verdict,
+            })
+            .collect();
+        records.push(RolloutRecord {
+            rollout,
+            events,
+            verdicts,
+        });
+    }
+    Ok(Json(RevisionDetail {
+        revision,
+        rollouts: records,
+    }))
 }
 
 async fn action(

@@ -13,7 +13,9 @@ use serde::de::DeserializeOwned;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::error::DaemonError;
-use crate::protocol::{Ack, AppStatus, DeployAccepted, DeployRequest, ErrorBody, PromoteRequest};
+use crate::protocol::{
+    Ack, AppStatus, DeployAccepted, DeployRequest, ErrorBody, PromoteRequest, RevisionDetail,
+};
 
 /// A client of one daemon's API.
 #[derive(Clone)]
@@ -141,6 +143,22 @@ impl Client {
         self.call(
             http::Method::GET,
             &format!("/v1/apps/{app}/{env}/revisions"),
+            None,
+        )
+        .await
+    }
+
+    /// `GET /v1/apps/{app}/{env}/revisions/{number}`: one revision with its rollouts,
+    /// timelines and analysis verdicts.
+    pub async fn revision(
+        &self,
+        app: &str,
+        env: &str,
+        number: i64,
+    ) -> Result<RevisionDetail, DaemonError> {
+        self.call(
+            http::Method::GET,
+            &format!("/v1/apps/{app}/{env}/revisions/{number}"),
             None,
         )
         .await

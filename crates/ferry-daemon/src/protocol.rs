@@ -187,3 +187,40 @@ impl Ack {
         }
     }
 }
+
+/// `GET /v1/apps/{app}/{env}/revisions/{n}`: one revision in full.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RevisionDetail {
+    /// The revision as the store records it (image, digest, spec hash, git SHA, who,
+    /// when, status and failure reason).
+    pub revision: ferry_store::Revision,
+    /// The rollouts that took traffic to it, oldest first (a rollback to it is one too).
+    pub rollouts: Vec<RolloutRecord>,
+}
+
+/// One rollout of a [`RevisionDetail`] with its timeline and analysis verdicts.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RolloutRecord {
+    /// The rollout (strategy, outcome, reason, times).
+    pub rollout: ferry_store::Rollout,
+    /// Its timeline in append order.
+    pub events: Vec<ferry_store::Event>,
+    /// Its analysis verdicts in recording order.
+    pub verdicts: Vec<VerdictRecord>,
+}
+
+/// A stored analysis verdict with its plain-words explanation.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct VerdictRecord {
+    /// The index of the rollout step that ran the analysis.
+    pub step: i64,
+    /// When it was reached.
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: time::OffsetDateTime,
+    /// The verdict in plain words, as `ferry status` shows it: a summary line, then one
+    /// line per metric.
+    pub explanation: String,
+    /// The verdict with its measurements: per metric the values of both arms, sample
+    /// sizes, p-value, effect size, threshold and decision.
+    pub verdict: serde_json::Value,
+}

@@ -110,8 +110,11 @@ pub enum Command {
     ///
     /// `--watch` keeps showing it live until Ctrl-C (or `--timeout`).
     Status(StatusArgs),
-    /// List the app's revisions, newest first.
-    History(DaemonArgs),
+    /// List the app's revisions, newest first; `--rev N` shows one in full.
+    ///
+    /// `--rev N`: image, digest, spec hash, git SHA, who, when, outcome and reason, each
+    /// rollout's timeline and its analysis verdicts in plain words.
+    History(HistoryArgs),
     /// End the current pause or analysis of the running rollout (--full: promote now).
     Promote(PromoteArgs),
     /// Hold the running rollout where it is.
@@ -389,6 +392,15 @@ pub struct DaemonArgs {
     /// token is read from `<DIR>/token` unless FERRY_TOKEN is set.
     #[arg(long, env = "FERRY_STATE_DIR", value_name = "DIR")]
     pub state: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// Show this revision in full (its rollouts' timelines and analysis verdicts).
+    #[arg(long, value_name = "N")]
+    pub rev: Option<i64>,
+    #[command(flatten)]
+    pub daemon: DaemonArgs,
 }
 
 #[derive(Debug, Args)]

@@ -338,6 +338,56 @@ fn docker_canary_twice_as_slow_at_p95_is_rolled_back_by_the_relative_latency_rul
             .is_some_and(|r| r.contains("p95 latency")),
         "{h}"
     );
+    // `ferry history --rev 2` shows the revision in full: its rollout's outcome, the
+    // timeline, and the stored verdicts in the words `ferry status` uses, with values.
+    assert_eq!(h[0]["number"], 2, "{h}");
+    let config = spec.to_str().unwrap();
+    let out = ferry(&["--config", config, "history", "--rev", "2"], &state, "");
+    let shown = text(&out.stdout);
+    assert!(out.status.success(), "{shown}{}", text(&out.stderr));
+    assert!(shown.contains("revision 2 of an-latency"), "{shown}");
+    assert!(shown.contains("spec hash:"), "{shown}");
+    assert!(shown.contains("(canary, from revision 1"), "{shown}");
+    assert!(shown.contains("failed ("), "{shown}");
+    assert!(shown.contains("analysis (step"), "{shown}");
+    assert!(shown.contains("p95 latency: canary"), "{shown}");
+    assert!(shown.contains("above 1.2× stable: failed"), "{shown}");
+    assert!(shown.contains("error rate: canary"), "{shown}");
+    assert!(shown.contains(" ms vs stable "), "{shown}");
+    let out = ferry(
+        &[
+            "--config", config, "--output", "json", "history", "--rev", "2",
+        ],
+        &state,
+        "",
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let detail: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(detail["revision"]["number"], 2, "{detail}");
+    let rollout = &detail["rollouts"][0];
+    assert_eq!(rollout["rollout"]["strategy"], "canary", "{detail}");
+    assert_eq!(rollout["rollout"]["outcome"], "failed", "{detail}");
+    assert!(
+        rollout["events"].as_array().is_some_and(|e| e.len() > 2),
+        "{detail}"
+    );
+    let verdicts = rollout["verdicts"].as_array().expect("verdicts");
+    let failed = verdicts.last().expect("a verdict");
+    assert_eq!(failed["verdict"]["outcome"], "fail", "{detail}");
+    assert!(
+        failed["explanation"]
+            .as_str()
+            .is_some_and(|e| e.contains("p95 latency: canary")),
+        "{detail}"
+    );
+    let metrics = failed["verdict"]["metrics"].to_string();
+    assert!(metrics.contains("p95"), "{metrics}");
+    // An unknown revision: exit 1, naming the revisions there are.
+    let out = ferry(&["--config", config, "history", "--rev", "9"], &state, "");
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("no revision 9"), "{stderr}");
+    assert!(stderr.contains("known revisions: 1, 2"), "{stderr}");
     assert!(samples.iter().all(|x| !x.failed()), "no request failed");
     let during = exposure(&samples, "v2");
     let canary: Vec<&Sample> = during.iter().filter(|x| x.from("v2")).collect();

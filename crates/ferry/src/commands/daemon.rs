@@ -4,12 +4,14 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use ferry_daemon::protocol::{AppStatus, DeployRequest, PromoteRequest};
+use ferry_daemon::protocol::{AppStatus, DeployRequest, PromoteRequest, RevisionDetail};
 use ferry_daemon::{Client, DaemonError};
 
 use super::build;
 use super::live::{self, Target};
-use crate::cli::{DaemonArgs, DeployArgs, Global, PromoteArgs, ServeArgs, StatusArgs, StopArgs};
+use crate::cli::{
+    DaemonArgs, DeployArgs, Global, HistoryArgs, PromoteArgs, ServeArgs, StatusArgs, StopArgs,
+};
 use crate::error::Expected;
 use crate::exit;
 use crate::printer::Printer;
@@ -490,13 +492,25 @@ pub fn status(args: &StatusArgs, global: &Global, printer: &Printer) -> anyhow::
     })
 }
 
-pub fn history(args: &DaemonArgs, global: &Global, printer: &Printer) -> anyhow::Result<u8> {
-    let (project, client) = match load_client(args, global, printer)? {
+pub fn history(args: &HistoryArgs, global: &Global, printer: &Printer) -> anyhow::Result<u8> {
+    let (project, client) = match load_client(&args.daemon, global, printer)? {
         Ok(pc) => pc,
         Err(code) => return Ok(code),
     };
     let runtime = super::runtime()?;
     runtime.block_on(async {
+        if let Some(number) = args.rev {
+            return match client
+                .revision(project.spec.app.as_str(), project.env_name(), number)
+                .await
+            {
+                Ok(detail) => {
+                    print_revision(&detail, printer)?;
+                    Ok(exit::OK)
+                }
+                Err(e) => daemon_failure(e, printer),
+            };
+        }
         let revisions = match client
             .history(project.spec.app.as_str(), project.env_name())
             .await
@@ -525,6 +539,88 @@ pub fn history(args: &DaemonArgs, global: &Global, printer: &Printer) -> anyhow:
         }
         Ok(exit::OK)
     })
+}
+
+fn rfc3339(at: time::OffsetDateTime) -> String {
+    at.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| at.to_string())
+}
+
+/// `ferry history --rev N`.
+fn print_revision(detail: &RevisionDetail, printer: &Printer) -> anyhow::Result<()> {
+    if printer.json_output() {
+        return printer.json(&serde_json::to_value(detail)?);
+    }
+    let r = &detail.revision;
+    let none = || "unknown".to_owned();
+    printer.line(format!("revision {} of {} ({})", r.number, r.app, r.env))?;
+    printer.line(format!("  status:    {}", r.status))?;
+    if let Some(reason) = &r.reason {
+        printer.line(format!("  reason:    {reason}"))?;
+    }
+    printer.line(format!("  image:     {}", r.image))?;
+    printer.line(format!(
+        "  image id:  {}",
+        r.image_id.clone().unwrap_or_else(none)
+    ))?;
+    printer.line(format!(
+        "  digest:    {}",
+        r.image_digest.clone().unwrap_or_else(none)
+    ))?;
+    printer.line(format!("  spec hash: {}", r.spec_hash))?;
+    printer.line(format!(
+        "  git sha:   {}",
+        r.git_sha.clone().unwrap_or_else(none)
+    ))?;
+    printer.line(format!("  by:        {}", r.created_by))?;
+    printer.line(format!("  created:   {}", rfc3339(r.created_at)))?;
+    if detail.rollouts.is_empty() {
+        printer.line("  no rollout recorded")?;
+    }
+    for record in &detail.rollouts {
+        let o = &record.rollout;
+        let from = o
+            .from_revision
+            .map_or_else(|| "none".to_owned(), |f| format!("revision {f}"));
+        let outcome = o
+            .outcome
+            .map_or_else(|| "unfinished".to_owned(), |x| x.to_string());
+        printer.line(format!(
+            "  rollout {} ({}, from {from}, by {}): {outcome}{}",
+            o.id.get(),
+            o.strategy,
+            o.created_by,
+            o.reason
+                .as_ref()
+                .map_or_else(String::new, |why| format!(" ({why})"))
+        ))?;
+        let finished = o.finished_at.map_or_else(|| "-".to_owned(), rfc3339);
+        printer.line(format!(
+            "    started {}, finished {finished}",
+            rfc3339(o.started_at)
+        ))?;
+        for event in &record.events {
+            let message = match event.message.get("text").and_then(|t| t.as_str()) {
+                Some(text) => text.to_owned(),
+                None => event.message.to_string(),
+            };
+            let message = message.replace('\n', "\n      ");
+            printer.line(format!(
+                "    {} {}: {message}",
+                rfc3339(event.at),
+                event.kind
+            ))?;
+        }
+        for verdict in &record.verdicts {
+            let text = verdict.explanation.replace('\n', "\n      ");
+            printer.line(format!(
+                "    analysis (step {}, {}): {text}",
+                verdict.step,
+                rfc3339(verdict.at)
+            ))?;
+        }
+    }
+    Ok(())
 }
 
 /// `promote`, `pause`, `resume`, `abort`, `rollback`: one POST to the running rollout.

@@ -301,3 +301,80 @@ fn docker_failing_pre_deploy_hook_aborts_before_any_traffic_moves() {
     assert!(timeline.contains("migration 0002 failed"), "{timeline}");
     assert!(!timeline.contains(SECRET), "{timeline}");
 }
+
+#[test]
+fn docker_failing_post_deploy_hook_is_noted_and_the_revision_stays_live() {
+    const APP: &str = "hookpost";
+    const IMAGE: &str = "ferry-hookpost-test:hello";
+    let tmp = tempfile::tempdir().unwrap();
+    let state = tmp.path().join("state");
+    let mut daemon = Daemon::new(APP);
+    build_demo_image(IMAGE);
+    let dir = tmp.path().join("app");
+    let spec = write_spec(
+        &dir,
+        &Release {
+            app: APP,
+            image: IMAGE,
+            version: "v1",
+            migrate: "fail",
+            worker: false,
+        },
+    );
+    // The same release, with its hook after the rollout instead of before it.
+    let text_of_spec = std::fs::read_to_string(&spec).unwrap();
+    std::fs::write(
+        &spec,
+        text_of_spec.replace("pre_deploy = [\"migrate\"]", "post_deploy = [\"migrate\"]"),
+    )
+    .unwrap();
+    let proxy = daemon.start(&state);
+    let set = ferry(
+        &[
+            "--config",
+            spec.to_str().unwrap(),
+            "secrets",
+            "set",
+            "DB_PASSWORD",
+        ],
+        &state,
+        &format!("{SECRET}\n"),
+    );
+    assert!(set.status.success(), "{}", text(&set.stderr));
+
+    // The rollout succeeds: a post_deploy hook runs after the revision is live.
+    let out = deploy(&spec, &state);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+
+    // Its failure lands in the timeline (it may finish after `ferry deploy` returned)...
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let timeline = loop {
+        let timeline = timelines(&state, APP).pop().unwrap_or_default().join("\n");
+        if timeline.contains("post_deploy hook `migrate`") {
+            break timeline;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no post_deploy note within 60 s: {timeline}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    };
+    assert!(
+        timeline.contains("post_deploy hook `migrate` exited with code 1")
+            && timeline.contains("migration 0002 failed"),
+        "{timeline}"
+    );
+    assert!(!timeline.contains(SECRET), "{timeline}");
+    // ...rolls nothing back, and leaves no hook container behind.
+    let (code, body) = get(proxy, "/", None).unwrap();
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("version v1"), "{body}");
+    let live = support::status(&spec, &state);
+    assert_eq!(live["stable"], 1, "{live}");
+    assert!(role_containers(APP, "hook").is_empty());
+}

@@ -415,8 +415,15 @@ async fn post(client: &WebhookClient, url: &str, body: &[u8]) -> Result<(), Stri
     }
 }
 
+/// The webhook receivers of the ferry binary's notify tests, shared by path: a unit test
+/// cannot depend on another crate's integration-test helpers.
+#[cfg(test)]
+#[path = "../../ferry/tests/support/webhook.rs"]
+mod test_receivers;
+
 #[cfg(test)]
 mod tests {
+    use super::test_receivers::tls_receiver;
     use super::*;
 
     fn hook(events: Vec<NotifyEvent>) -> Webhook {
@@ -553,73 +560,8 @@ mod tests {
         (format!("http://{addr}/hook"), count)
     }
 
-    /// An HTTPS receiver on 127.0.0.1 with a fresh self-signed certificate: records each
-    /// POSTed body and answers 200. Returns its URL, the certificate file and the bodies.
-    fn tls_receiver(
-        dir: &Path,
-    ) -> (
-        String,
-        std::path::PathBuf,
-        Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
-    ) {
-        use std::io::{BufRead, BufReader, Read, Write};
-        let ck = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).expect("cert");
-        let ca = dir.join("webhook-ca.pem");
-        std::fs::write(&ca, ck.cert.pem()).expect("write cert");
-        let key = rustls::pki_types::PrivateKeyDer::try_from(ck.signing_key.serialize_der())
-            .expect("key");
-        let config = Arc::new(
-            rustls::ServerConfig::builder_with_provider(Arc::new(
-                rustls::crypto::ring::default_provider(),
-            ))
-            .with_safe_default_protocol_versions()
-            .expect("versions")
-            .with_no_client_auth()
-            .with_single_cert(vec![ck.cert.der().clone()], key)
-            .expect("server config"),
-        );
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let bodies = seen.clone();
-        std::thread::spawn(move || {
-            for tcp in listener.incoming().take(50) {
-                let Ok(tcp) = tcp else { continue };
-                let _ = tcp.set_read_timeout(Some(Duration::from_secs(5)));
-                let Ok(conn) = rustls::ServerConnection::new(config.clone()) else {
-                    continue;
-                };
-                let mut reader = BufReader::new(rustls::StreamOwned::new(conn, tcp));
-                let mut length = 0usize;
-                loop {
-                    let mut line = String::new();
-                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                        break;
-                    }
-                    if let Some((name, value)) = line.split_once(':')
-                        && name.eq_ignore_ascii_case("content-length")
-                    {
-                        length = value.trim().parse().unwrap_or(0);
-                    }
-                }
-                let mut body = vec![0u8; length];
-                if length == 0 || reader.read_exact(&mut body).is_err() {
-                    continue;
-                }
-                if let Ok(value) = serde_json::from_slice(&body) {
-                    bodies.lock().expect("lock").push(value);
-                }
-                let stream = reader.get_mut();
-                let _ = stream.write_all(
-                    b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
-                );
-                stream.conn.send_close_notify();
-                let _ = stream.flush();
-            }
-        });
-        (format!("https://127.0.0.1:{}/hook", addr.port()), ca, seen)
-    }
-
+    /// A store in `dir` holding revision 1 of the app `hooked` and a rollout to it; returns
+    /// the store, the rollout and the revision's number.
     async fn test_store(dir: &Path) -> (Store, RolloutId, i64) {
         let db = dir.join("state.db");
         let store = Store::open(db.to_str().expect("utf-8 path"))
@@ -655,6 +597,24 @@ mod tests {
         (store, rollout.id, revision.number)
     }
 
+    /// The first timeline note of `rollout` containing `needle`, polled every 100 ms, 100
+    /// times at most (delivery and its retries run in the background).
+    async fn note_containing(store: &Store, rollout: RolloutId, needle: &str) -> Option<String> {
+        for _ in 0..100 {
+            let events = store.events(rollout).await.expect("events");
+            let note = events
+                .iter()
+                .map(|e| e.message.to_string())
+                .find(|m| m.contains(needle));
+            if note.is_some() {
+                return note;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        None
+    }
+
+    /// The body of `event` for revision `revision` of `hooked`, a rolling deploy.
     fn payload(event: NotifyEvent, revision: i64) -> Payload {
         Payload {
             event: event.as_str(),
@@ -722,19 +682,9 @@ mod tests {
             NotifyEvent::DeployFailed,
             &payload(NotifyEvent::DeployFailed, revision),
         );
-        let mut note = None;
-        for _ in 0..100 {
-            let events = store.events(rollout).await.expect("events");
-            note = events
-                .iter()
-                .map(|e| e.message.to_string())
-                .find(|m| m.contains("deploy-failed"));
-            if note.is_some() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        let note = note.expect("a timeline note about the untrusted certificate");
+        let note = note_containing(&store, rollout, "deploy-failed")
+            .await
+            .expect("a timeline note about the untrusted certificate");
         assert!(note.to_lowercase().contains("certificate"), "{note}");
         assert_eq!(seen.lock().expect("lock").len(), before);
     }
@@ -753,80 +703,30 @@ mod tests {
     #[tokio::test]
     async fn failed_delivery_is_retried_then_noted_in_the_timeline() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let db = dir.path().join("state.db");
-        let store = Store::open(db.to_str().expect("utf-8 path"))
-            .await
-            .expect("store");
-        let revision = store
-            .next_revision(&ferry_store::NewRevision {
-                app: "hooked".to_owned(),
-                env: "default".to_owned(),
-                image: "img".to_owned(),
-                image_id: None,
-                image_digest: None,
-                git_sha: None,
-                spec: serde_json::json!({}),
-                spec_hash: "h".to_owned(),
-                created_by: "test".to_owned(),
-            })
-            .await
-            .expect("revision");
-        let rollout = store
-            .create_rollout(&ferry_store::NewRollout {
-                app: "hooked".to_owned(),
-                env: "default".to_owned(),
-                from_revision: None,
-                to_revision: revision.number,
-                strategy: "rolling".to_owned(),
-                state: serde_json::json!({}),
-                phase: "pending".to_owned(),
-                created_by: "test".to_owned(),
-            })
-            .await
-            .expect("rollout");
+        let (store, rollout, revision) = test_store(dir.path()).await;
         let (url, count) = failing_receiver().await;
         let hooks = [Webhook {
             url: url.clone(),
             events: vec![],
         }];
         let payload = Payload {
-            event: NotifyEvent::DeployStarted.as_str(),
-            app: "hooked".to_owned(),
-            env: "default".to_owned(),
-            revision: revision.number,
-            from: None,
-            strategy: "rolling".to_owned(),
-            reason: None,
-            at: rfc3339(0),
             summary: "starting".to_owned(),
-            step: None,
-            weights: None,
-            verdict: None,
+            ..payload(NotifyEvent::DeployStarted, revision)
         };
         let queue = Queue::start(Arc::new(tls_config(None).expect("tls")));
         send(
             &queue,
             &store,
-            rollout.id,
+            rollout,
             &hooks,
             NotifyEvent::DeployStarted,
             &payload,
         );
 
         // Bounded wait for the note (the retries back off 0.5 s then 1 s).
-        let mut note = None;
-        for _ in 0..100 {
-            let events = store.events(rollout.id).await.expect("events");
-            note = events
-                .iter()
-                .map(|e| e.message.to_string())
-                .find(|m| m.contains("webhook"));
-            if note.is_some() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        let note = note.expect("a timeline note about the failed webhook");
+        let note = note_containing(&store, rollout, "webhook")
+            .await
+            .expect("a timeline note about the failed webhook");
         assert!(note.contains(&url), "{note}");
         assert!(note.contains("deploy-started"), "{note}");
         assert!(note.contains("500"), "{note}");

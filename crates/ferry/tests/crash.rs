@@ -21,45 +21,40 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use support::{
-    Daemon, Sample, app_containers, build_demo_image, docker, ferry, free_addr, get, recorded_load,
-    status, text, timeline, wait_containers, wait_status,
+    Daemon, DemoSpec, Sample, app_containers, deploy_ok, docker, docker_test, ferry, free_addr,
+    get, history, recorded_load, status, text, timeline, wait_containers, wait_status,
 };
 
 const IMAGE: &str = "ferry-crash-test:hello";
 
-/// A spec of the demo for `app` in `dir/<name>/ferry.toml`.
+/// A spec of the demo for `app` in `dir/<name>/ferry.toml` (2 replicas, `VERSION` =
+/// `name`).
 fn write_spec(dir: &Path, app: &str, name: &str, env_extra: &str, strategy: &str) -> PathBuf {
-    let dir = dir.join(name);
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("ferry.toml");
-    std::fs::write(
-        &path,
-        format!(
-            r#"app = "{app}"
-image = "{IMAGE}"
+    DemoSpec::new(app, IMAGE)
+        .strategy(strategy)
+        .version(name)
+        .env(env_extra)
+        .write(&dir.join(name))
+}
 
-[web]
-port = 8080
-replicas = 2
-drain_timeout = "5s"
-stop_timeout = "5s"
-
-[web.health]
-path = "/health"
-interval = "1s"
-timeout = "1s"
-
-[strategy]
-{strategy}
-
-[env]
-VERSION = "{name}"
-{env_extra}
-"#
-        ),
-    )
-    .unwrap();
-    path
+/// Starts the daemon on `listen`, deploys v1 (rolling) and waits for it, then starts the
+/// deploy of v2 (`v2_env` lines in its `[env]`, `v2_strategy` its `[strategy]`) without
+/// waiting; returns the proxy's address and v2's spec.
+fn deploy_v1_then_start_v2(
+    daemon: &mut Daemon,
+    dir: &Path,
+    state: &Path,
+    listen: &str,
+    app: &str,
+    v2_env: &str,
+    v2_strategy: &str,
+) -> (SocketAddr, PathBuf) {
+    let proxy = daemon.start_on(state, listen);
+    let v1 = write_spec(dir, app, "v1", "", "kind = \"rolling\"");
+    let v2 = write_spec(dir, app, "v2", v2_env, v2_strategy);
+    deploy_ok(&v1, state, &[]);
+    deploy_ok(&v2, state, &["--detach"]);
+    (proxy, v2)
 }
 
 /// The load loop of a restart: one loop of fresh connections until `stop` (at most 80 s).
@@ -158,28 +153,17 @@ fn check_restart(r: &Restart) {
 fn docker_kill9_during_a_canary_pause_resumes_and_promote_completes_it() {
     const APP: &str = "crashcanary";
     let started = Instant::now();
-    let tmp = tempfile::tempdir().unwrap();
-    let state = tmp.path().join("state");
-    let mut daemon = Daemon::new(APP);
-    build_demo_image(IMAGE);
+    let (tmp, state, mut daemon) = docker_test(APP, IMAGE);
     let listen = free_addr();
-    let proxy = daemon.start_on(&state, &listen);
-    let v1 = write_spec(tmp.path(), APP, "v1", "", "kind = \"rolling\"");
-    let v2 = write_spec(
+    let (proxy, v2) = deploy_v1_then_start_v2(
+        &mut daemon,
         tmp.path(),
+        &state,
+        &listen,
         APP,
-        "v2",
         "",
         "kind = \"canary\"\n[strategy.canary]\nsteps = [{ weight = 50 }, { pause = \"until-promoted\" }]",
     );
-    let out = ferry(&["--config", v1.to_str().unwrap(), "deploy"], &state, "");
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let out = ferry(
-        &["--config", v2.to_str().unwrap(), "deploy", "--detach"],
-        &state,
-        "",
-    );
-    assert!(out.status.success(), "{}", text(&out.stderr));
     let paused = |s: &serde_json::Value| {
         s["rollout"]["phase"]
             .as_str()
@@ -260,8 +244,7 @@ fn docker_kill9_during_a_canary_pause_resumes_and_promote_completes_it() {
     );
     let r = restart_failures(&samples, killed, spawned, ready);
     check_restart(&r);
-    daemon.clean();
-    assert!(daemon.containers().is_empty(), "containers left behind");
+    daemon.clean_and_check();
     eprintln!(
         "kill -9 during a canary pause: {} requests refused in the {:.2}s without a daemon \
          process, {} refused in the {:.2}s the new one took to bind and recover, 0 of {} \
@@ -279,29 +262,18 @@ fn docker_kill9_during_a_canary_pause_resumes_and_promote_completes_it() {
 fn docker_kill9_while_a_rolling_deploy_starts_a_replica_ends_consistent() {
     const APP: &str = "crashrolling";
     let started = Instant::now();
-    let tmp = tempfile::tempdir().unwrap();
-    let state = tmp.path().join("state");
-    let mut daemon = Daemon::new(APP);
-    build_demo_image(IMAGE);
+    let (tmp, state, mut daemon) = docker_test(APP, IMAGE);
     let listen = free_addr();
-    let proxy = daemon.start_on(&state, &listen);
-    let v1 = write_spec(tmp.path(), APP, "v1", "", "kind = \"rolling\"");
     // v2's health answers 503 for 5 s after start: the daemon dies while it starts.
-    let v2 = write_spec(
+    let (proxy, v2) = deploy_v1_then_start_v2(
+        &mut daemon,
         tmp.path(),
+        &state,
+        &listen,
         APP,
-        "v2",
         "READY_DELAY_MS = \"5000\"",
         "kind = \"rolling\"",
     );
-    let out = ferry(&["--config", v1.to_str().unwrap(), "deploy"], &state, "");
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let out = ferry(
-        &["--config", v2.to_str().unwrap(), "deploy", "--detach"],
-        &state,
-        "",
-    );
-    assert!(out.status.success(), "{}", text(&out.stderr));
     let deadline = Instant::now() + Duration::from_secs(30);
     let half = loop {
         let c: Vec<_> = app_containers(APP)
@@ -360,18 +332,7 @@ fn docker_kill9_while_a_rolling_deploy_starts_a_replica_ends_consistent() {
         serde_json::Value::Null,
         "lock released"
     );
-    let out = ferry(
-        &[
-            "--config",
-            v2.to_str().unwrap(),
-            "--output",
-            "json",
-            "history",
-        ],
-        &state,
-        "",
-    );
-    let history: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let history = history(&v2, &state);
     let expected = if live == "2" { "live" } else { "failed" };
     assert_eq!(history[0]["status"], expected, "{history}");
     let notes = timeline(&state, APP);
@@ -381,8 +342,7 @@ fn docker_kill9_while_a_rolling_deploy_starts_a_replica_ends_consistent() {
     );
     let r = restart_failures(&samples, killed, spawned, ready);
     check_restart(&r);
-    daemon.clean();
-    assert!(daemon.containers().is_empty(), "containers left behind");
+    daemon.clean_and_check();
     eprintln!(
         "kill -9 while a rolling deploy started a replica: the half-started replica was {}; \
          {outcome}; {} requests refused in the {:.2}s without a daemon process, {} in the \
@@ -404,28 +364,17 @@ fn docker_kill9_while_a_rolling_deploy_starts_a_replica_ends_consistent() {
 #[test]
 fn docker_kill9_then_the_canary_lost_rolls_back_with_the_reason() {
     const APP: &str = "crashlost";
-    let tmp = tempfile::tempdir().unwrap();
-    let state = tmp.path().join("state");
-    let mut daemon = Daemon::new(APP);
-    build_demo_image(IMAGE);
+    let (tmp, state, mut daemon) = docker_test(APP, IMAGE);
     let listen = free_addr();
-    let proxy = daemon.start_on(&state, &listen);
-    let v1 = write_spec(tmp.path(), APP, "v1", "", "kind = \"rolling\"");
-    let v2 = write_spec(
+    let (proxy, v2) = deploy_v1_then_start_v2(
+        &mut daemon,
         tmp.path(),
+        &state,
+        &listen,
         APP,
-        "v2",
         "",
         "kind = \"canary\"\n[strategy.canary]\nsteps = [{ weight = 50 }, { pause = \"10m\" }]",
     );
-    let out = ferry(&["--config", v1.to_str().unwrap(), "deploy"], &state, "");
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let out = ferry(
-        &["--config", v2.to_str().unwrap(), "deploy", "--detach"],
-        &state,
-        "",
-    );
-    assert!(out.status.success(), "{}", text(&out.stderr));
     let s = wait_status(&v2, &state, Duration::from_secs(60), |s| {
         s["rollout"]["phase"]
             .as_str()
@@ -475,18 +424,7 @@ fn docker_kill9_then_the_canary_lost_rolls_back_with_the_reason() {
         serde_json::Value::Null,
         "lock released"
     );
-    let out = ferry(
-        &[
-            "--config",
-            v2.to_str().unwrap(),
-            "--output",
-            "json",
-            "history",
-        ],
-        &state,
-        "",
-    );
-    let history: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let history = history(&v2, &state);
     assert_eq!(history[0]["status"], "failed", "{history}");
     assert!(
         history[0]["reason"]
@@ -503,8 +441,7 @@ fn docker_kill9_then_the_canary_lost_rolls_back_with_the_reason() {
         r.served_after_ready,
         r.after_ready
     );
-    daemon.clean();
-    assert!(daemon.containers().is_empty(), "containers left behind");
+    daemon.clean_and_check();
     eprintln!(
         "kill -9, canary container lost meanwhile: rolled back with the reason; {} requests \
          failed while no daemon ran, {} while the new one started ({} of them HTTP errors; \

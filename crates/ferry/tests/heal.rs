@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use support::{
-    Daemon, app_containers, build_demo_image, docker, ferry, free_addr, recorded_load, status,
+    DemoSpec, app_containers, deploy_ok, docker, docker_test, free_addr, recorded_load, status,
     text, timeline, wait_containers, wait_status,
 };
 
@@ -22,34 +22,7 @@ const IMAGE: &str = "ferry-heal-test:hello";
 
 /// A rolling spec of the demo for `app` with 2 replicas in `dir/ferry.toml`.
 fn write_spec(dir: &Path, app: &str) -> PathBuf {
-    let path = dir.join("ferry.toml");
-    std::fs::write(
-        &path,
-        format!(
-            r#"app = "{app}"
-image = "{IMAGE}"
-
-[web]
-port = 8080
-replicas = 2
-drain_timeout = "5s"
-stop_timeout = "5s"
-
-[web.health]
-path = "/health"
-interval = "1s"
-timeout = "1s"
-
-[strategy]
-kind = "rolling"
-
-[env]
-VERSION = "v1"
-"#
-        ),
-    )
-    .unwrap();
-    path
+    DemoSpec::new(app, IMAGE).version("v1").write(dir)
 }
 
 fn names(c: &[(String, String, String)]) -> Vec<String> {
@@ -66,14 +39,10 @@ fn healthy(s: &serde_json::Value) -> bool {
 fn docker_heal_replaces_a_removed_live_replica_without_failed_requests() {
     const APP: &str = "heal-rm";
     let started = Instant::now();
-    let tmp = tempfile::tempdir().unwrap();
-    let state = tmp.path().join("state");
-    let mut daemon = Daemon::new(APP);
-    build_demo_image(IMAGE);
+    let (tmp, state, mut daemon) = docker_test(APP, IMAGE);
     let proxy = daemon.start(&state);
     let spec = write_spec(tmp.path(), APP);
-    let out = ferry(&["--config", spec.to_str().unwrap(), "deploy"], &state, "");
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    deploy_ok(&spec, &state, &[]);
     let before = names(&wait_containers(APP, "1", 2, Duration::from_secs(20)));
     assert_eq!(before.len(), 2, "{before:?}");
     let s = status(&spec, &state);
@@ -132,8 +101,7 @@ fn docker_heal_replaces_a_removed_live_replica_without_failed_requests() {
             && n.contains("replaced by")),
         "the timeline names the event: {notes:?}"
     );
-    daemon.clean();
-    assert!(daemon.containers().is_empty(), "containers left behind");
+    daemon.clean_and_check();
     eprintln!(
         "docker rm -f of a live replica: replaced and routed {:.1}s later, 0 of {} requests \
          failed; {:.1}s overall",
@@ -147,15 +115,11 @@ fn docker_heal_replaces_a_removed_live_replica_without_failed_requests() {
 fn docker_heal_after_a_daemon_restart_starts_the_missing_replica() {
     const APP: &str = "heal-restart";
     let started = Instant::now();
-    let tmp = tempfile::tempdir().unwrap();
-    let state = tmp.path().join("state");
-    let mut daemon = Daemon::new(APP);
-    build_demo_image(IMAGE);
+    let (tmp, state, mut daemon) = docker_test(APP, IMAGE);
     let listen = free_addr();
     daemon.start_on(&state, &listen);
     let spec = write_spec(tmp.path(), APP);
-    let out = ferry(&["--config", spec.to_str().unwrap(), "deploy"], &state, "");
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    deploy_ok(&spec, &state, &[]);
     let before = names(&wait_containers(APP, "1", 2, Duration::from_secs(20)));
     assert_eq!(before.len(), 2, "{before:?}");
 
@@ -184,8 +148,7 @@ fn docker_heal_after_a_daemon_restart_starts_the_missing_replica() {
             .any(|n| n.contains("missing after the daemon restarted") && n.contains("replaced by")),
         "the timeline names the event: {notes:?}"
     );
-    daemon.clean();
-    assert!(daemon.containers().is_empty(), "containers left behind");
+    daemon.clean_and_check();
     eprintln!(
         "a replica removed while the daemon was down: started again after the restart; {:.1}s overall",
         started.elapsed().as_secs_f64()

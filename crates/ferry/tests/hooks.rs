@@ -12,7 +12,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use support::{Daemon, build_demo_image, derived_image, docker, ferry, get, load, text, timelines};
+use support::{
+    DemoSpec, deploy, deploy_ok, derived_image, docker, docker_test, ferry, get, load, text,
+    timelines,
+};
 
 const SECRET: &str = "pg-pass-7f3a91";
 
@@ -24,51 +27,41 @@ struct Release<'a> {
     worker: bool,
 }
 
+/// The release's spec in `dir/ferry.toml`: one web replica, the `DB_PASSWORD` secret, a
+/// `pre_deploy` hook running the demo's `migrate` (`MIGRATE` says whether it fails) and,
+/// with `worker`, a `mailer` worker stopped with SIGINT.
 fn write_spec(dir: &Path, r: &Release<'_>) -> PathBuf {
-    std::fs::create_dir_all(dir).unwrap();
-    let path = dir.join("ferry.toml");
     let worker = if r.worker {
         "\n[workers.mailer]\ncommand = [\"worker\"]\nstop_signal = \"SIGINT\"\nstop_timeout = \"5s\"\n"
     } else {
         ""
     };
-    std::fs::write(
-        &path,
-        format!(
-            r#"app = "{app}"
-image = "{image}"
-secrets = ["DB_PASSWORD"]
+    DemoSpec::new(r.app, r.image)
+        .top_level("secrets = [\"DB_PASSWORD\"]")
+        .replicas(1)
+        .timeouts("2s", "2s")
+        .version(r.version)
+        .env(&format!("MIGRATE = \"{}\"", r.migrate))
+        .tail(&format!(
+            "\n[hooks]\npre_deploy = [\"migrate\"]\ntimeout = \"30s\"\n{worker}"
+        ))
+        .write(dir)
+}
 
-[env]
-VERSION = "{version}"
-MIGRATE = "{migrate}"
-
-[web]
-port = 8080
-replicas = 1
-drain_timeout = "2s"
-stop_timeout = "2s"
-
-[web.health]
-path = "/health"
-interval = "1s"
-timeout = "1s"
-
-[hooks]
-pre_deploy = ["migrate"]
-timeout = "30s"
-
-[strategy]
-kind = "rolling"
-{worker}"#,
-            app = r.app,
-            image = r.image,
-            version = r.version,
-            migrate = r.migrate,
-        ),
-    )
-    .unwrap();
-    path
+/// `ferry secrets set DB_PASSWORD` (to [`SECRET`]) for the app of `spec`.
+fn set_secret(spec: &Path, state: &Path) {
+    let set = ferry(
+        &[
+            "--config",
+            spec.to_str().unwrap(),
+            "secrets",
+            "set",
+            "DB_PASSWORD",
+        ],
+        state,
+        &format!("{SECRET}\n"),
+    );
+    assert!(set.status.success(), "{}", text(&set.stderr));
 }
 
 fn unix_now() -> u64 {
@@ -93,19 +86,12 @@ fn role_containers(app: &str, role: &str) -> Vec<String> {
     text(&out.stdout).lines().map(str::to_owned).collect()
 }
 
-fn deploy(spec: &Path, state: &Path) -> std::process::Output {
-    ferry(&["--config", spec.to_str().unwrap(), "deploy"], state, "")
-}
-
 #[test]
 fn docker_pre_deploy_hook_runs_once_in_the_new_image_and_workers_roll() {
     const APP: &str = "hookroll";
     const V1: &str = "ferry-hookroll-test:v1";
     const V2: &str = "ferry-hookroll-test:v2";
-    let tmp = tempfile::tempdir().unwrap();
-    let state = tmp.path().join("state");
-    let mut daemon = Daemon::new(APP);
-    build_demo_image(V1);
+    let (tmp, state, mut daemon) = docker_test(APP, V1);
     derived_image(V1, V2, "v2");
     let dir = tmp.path().join("app");
     let release = |image, version| Release {
@@ -116,22 +102,10 @@ fn docker_pre_deploy_hook_runs_once_in_the_new_image_and_workers_roll() {
         worker: true,
     };
     let spec = write_spec(&dir, &release(V1, "v1"));
-    let config = spec.to_str().unwrap();
     daemon.start(&state);
-    let set = ferry(
-        &["--config", config, "secrets", "set", "DB_PASSWORD"],
-        &state,
-        &format!("{SECRET}\n"),
-    );
-    assert!(set.status.success(), "{}", text(&set.stderr));
+    set_secret(&spec, &state);
 
-    let out = deploy(&spec, &state);
-    assert!(
-        out.status.success(),
-        "{}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
+    deploy_ok(&spec, &state, &[]);
     let workers = role_containers(APP, "mailer");
     assert_eq!(workers.len(), 1, "{workers:?}");
     assert!(
@@ -141,13 +115,7 @@ fn docker_pre_deploy_hook_runs_once_in_the_new_image_and_workers_roll() {
 
     let since = unix_now();
     let spec = write_spec(&dir, &release(V2, "v2"));
-    let out = deploy(&spec, &state);
-    assert!(
-        out.status.success(),
-        "{}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
+    deploy_ok(&spec, &state, &[]);
     let until = unix_now() + 1;
 
     // The hook ran in exactly one container, created from the new image, now removed.
@@ -208,10 +176,7 @@ fn docker_pre_deploy_hook_runs_once_in_the_new_image_and_workers_roll() {
 fn docker_failing_pre_deploy_hook_aborts_before_any_traffic_moves() {
     const APP: &str = "hookfail";
     const IMAGE: &str = "ferry-hookfail-test:hello";
-    let tmp = tempfile::tempdir().unwrap();
-    let state = tmp.path().join("state");
-    let mut daemon = Daemon::new(APP);
-    build_demo_image(IMAGE);
+    let (tmp, state, mut daemon) = docker_test(APP, IMAGE);
     let dir = tmp.path().join("app");
     let release = |version, migrate| Release {
         app: APP,
@@ -223,24 +188,13 @@ fn docker_failing_pre_deploy_hook_aborts_before_any_traffic_moves() {
     let spec = write_spec(&dir, &release("v1", "ok"));
     let config = spec.to_str().unwrap();
     let proxy = daemon.start(&state);
-    let set = ferry(
-        &["--config", config, "secrets", "set", "DB_PASSWORD"],
-        &state,
-        &format!("{SECRET}\n"),
-    );
-    assert!(set.status.success(), "{}", text(&set.stderr));
-    let out = deploy(&spec, &state);
-    assert!(
-        out.status.success(),
-        "{}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
+    set_secret(&spec, &state);
+    deploy_ok(&spec, &state, &[]);
 
     let stop = Arc::new(AtomicBool::new(false));
     let traffic = load(proxy, stop.clone());
     let spec = write_spec(&dir, &release("v2", "fail"));
-    let out = deploy(&spec, &state);
+    let out = deploy(&spec, &state, &[]);
     stop.store(true, Ordering::Relaxed);
     let (ok, failed) = traffic.join().unwrap();
 
@@ -306,10 +260,7 @@ fn docker_failing_pre_deploy_hook_aborts_before_any_traffic_moves() {
 fn docker_failing_post_deploy_hook_is_noted_and_the_revision_stays_live() {
     const APP: &str = "hookpost";
     const IMAGE: &str = "ferry-hookpost-test:hello";
-    let tmp = tempfile::tempdir().unwrap();
-    let state = tmp.path().join("state");
-    let mut daemon = Daemon::new(APP);
-    build_demo_image(IMAGE);
+    let (tmp, state, mut daemon) = docker_test(APP, IMAGE);
     let dir = tmp.path().join("app");
     let spec = write_spec(
         &dir,
@@ -329,27 +280,10 @@ fn docker_failing_post_deploy_hook_is_noted_and_the_revision_stays_live() {
     )
     .unwrap();
     let proxy = daemon.start(&state);
-    let set = ferry(
-        &[
-            "--config",
-            spec.to_str().unwrap(),
-            "secrets",
-            "set",
-            "DB_PASSWORD",
-        ],
-        &state,
-        &format!("{SECRET}\n"),
-    );
-    assert!(set.status.success(), "{}", text(&set.stderr));
+    set_secret(&spec, &state);
 
     // The rollout succeeds: a post_deploy hook runs after the revision is live.
-    let out = deploy(&spec, &state);
-    assert!(
-        out.status.success(),
-        "{}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
+    deploy_ok(&spec, &state, &[]);
 
     // Its failure lands in the timeline (it may finish after `ferry deploy` returned)...
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);

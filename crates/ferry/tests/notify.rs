@@ -7,110 +7,39 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use support::{Daemon, build_demo_image, ferry, text};
+use support::webhook::{receiver, tls_receiver};
+use support::{DemoSpec, deploy_ok, docker_test};
 
 const APP: &str = "notifytest";
 const IMAGE: &str = "ferry-notify-test:hello";
 
+/// A rolling spec of the demo (one replica, no `VERSION`) in `dir/ferry.toml` whose only
+/// webhook, at `hook`, is subscribed to `deploy-started` and `deploy-succeeded`.
 fn write_spec(dir: &Path, hook: SocketAddr) -> PathBuf {
-    std::fs::create_dir_all(dir).unwrap();
-    let path = dir.join("ferry.toml");
-    std::fs::write(
-        &path,
-        format!(
-            r#"app = "{APP}"
-image = "{IMAGE}"
-
-[web]
-port = 8080
-replicas = 1
-drain_timeout = "1s"
-stop_timeout = "2s"
-
-[web.health]
-path = "/health"
-interval = "1s"
-timeout = "1s"
-
-[strategy]
-kind = "rolling"
-
+    DemoSpec::new(APP, IMAGE)
+        .replicas(1)
+        .timeouts("1s", "2s")
+        .tail(&format!(
+            r#"
 [notify]
 webhooks = [{{ url = "http://{hook}/hook", events = ["deploy-started", "deploy-succeeded"] }}]
 "#
-        ),
-    )
-    .unwrap();
-    path
-}
-
-/// A webhook receiver on 127.0.0.1: records each POSTed JSON body and answers 200.
-fn receiver() -> (SocketAddr, Arc<Mutex<Vec<serde_json::Value>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let bodies = seen.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(stream) = stream else { continue };
-            let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-            let mut reader = BufReader::new(stream);
-            let mut length = 0usize;
-            let mut request_line = String::new();
-            if reader.read_line(&mut request_line).is_err() {
-                continue;
-            }
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                    break;
-                }
-                if let Some((name, value)) = line.split_once(':')
-                    && name.eq_ignore_ascii_case("content-length")
-                {
-                    length = value.trim().parse().unwrap_or(0);
-                }
-            }
-            let mut body = vec![0u8; length];
-            if reader.read_exact(&mut body).is_err() {
-                continue;
-            }
-            let mut value: serde_json::Value =
-                serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
-            value["_request"] = serde_json::Value::String(request_line.trim().to_owned());
-            bodies.lock().unwrap().push(value);
-            let _ = reader
-                .get_mut()
-                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
-        }
-    });
-    (addr, seen)
+        ))
+        .write(dir)
 }
 
 #[test]
 fn docker_daemon_posts_start_and_success_to_webhooks() {
-    let tmp = tempfile::tempdir().unwrap();
-    let state = tmp.path().join("state");
-    let mut daemon = Daemon::new(APP);
-    build_demo_image(IMAGE);
+    let (tmp, state, mut daemon) = docker_test(APP, IMAGE);
     let (hook, seen) = receiver();
     let spec = write_spec(&tmp.path().join("app"), hook);
-    let config = spec.to_str().unwrap();
     daemon.start(&state);
 
-    let out = ferry(&["--config", config, "deploy"], &state, "");
-    assert!(
-        out.status.success(),
-        "{}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
+    deploy_ok(&spec, &state, &[]);
 
     // Delivery is in the background: wait (bounded) for both events.
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -137,128 +66,24 @@ fn docker_daemon_posts_start_and_success_to_webhooks() {
     assert!(bodies[0].get("reason").is_none(), "{bodies:#?}");
 }
 
-/// An HTTPS receiver on 127.0.0.1 with a fresh self-signed certificate (written to
-/// `dir/ca.pem`): records each POSTed JSON body and answers 200.
-fn tls_receiver(dir: &Path) -> (String, PathBuf, Arc<Mutex<Vec<serde_json::Value>>>) {
-    let ck = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
-    let ca = dir.join("ca.pem");
-    std::fs::write(&ca, ck.cert.pem()).unwrap();
-    let key = rustls::pki_types::PrivateKeyDer::try_from(ck.signing_key.serialize_der()).unwrap();
-    let config = Arc::new(
-        rustls::ServerConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(vec![ck.cert.der().clone()], key)
-        .unwrap(),
-    );
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let bodies = seen.clone();
-    std::thread::spawn(move || {
-        for tcp in listener.incoming().take(200) {
-            let Ok(tcp) = tcp else { continue };
-            let _ = tcp.set_read_timeout(Some(Duration::from_secs(5)));
-            let Ok(conn) = rustls::ServerConnection::new(config.clone()) else {
-                continue;
-            };
-            let mut reader = BufReader::new(rustls::StreamOwned::new(conn, tcp));
-            let mut length = 0usize;
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                    break;
-                }
-                if let Some((name, value)) = line.split_once(':')
-                    && name.eq_ignore_ascii_case("content-length")
-                {
-                    length = value.trim().parse().unwrap_or(0);
-                }
-            }
-            let mut body = vec![0u8; length];
-            if length == 0 || reader.read_exact(&mut body).is_err() {
-                continue;
-            }
-            if let Ok(value) = serde_json::from_slice(&body) {
-                bodies.lock().unwrap().push(value);
-            }
-            let stream = reader.get_mut();
-            let _ = stream
-                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
-            stream.conn.send_close_notify();
-            let _ = stream.flush();
-        }
-    });
-    (format!("https://127.0.0.1:{port}/hook"), ca, seen)
-}
-
 #[test]
 fn docker_https_webhook_receives_a_canarys_step_events_in_order() {
     const APP: &str = "notifytls";
     const IMAGE: &str = "ferry-notifytls-test:hello";
-    let tmp = tempfile::tempdir().unwrap();
-    let state = tmp.path().join("state");
-    let mut daemon = Daemon::new(APP);
-    build_demo_image(IMAGE);
+    let (tmp, state, mut daemon) = docker_test(APP, IMAGE);
     let (url, ca, seen) = tls_receiver(tmp.path());
     let dir = tmp.path().join("app");
-    std::fs::create_dir_all(&dir).unwrap();
-    let spec = dir.join("ferry.toml");
-    let write = |version: &str| {
-        std::fs::write(
-            &spec,
-            format!(
-                r#"app = "{APP}"
-image = "{IMAGE}"
-
-[env]
-VERSION = "{version}"
-
-[web]
-port = 8080
-replicas = 1
-drain_timeout = "1s"
-stop_timeout = "2s"
-
-[web.health]
-path = "/health"
-interval = "1s"
-timeout = "1s"
-
-[strategy]
-kind = "canary"
-
-[strategy.canary]
-steps = [{{ weight = 20 }}, {{ weight = 60 }}]
-
-[notify]
-webhooks = [{{ url = "{url}" }}]
-"#
-            ),
+    // A two-step canary (20%, 60%) whose only webhook, the receiver, gets every event.
+    let spec = DemoSpec::new(APP, IMAGE)
+        .replicas(1)
+        .timeouts("1s", "2s")
+        .strategy(
+            "kind = \"canary\"\n\n[strategy.canary]\nsteps = [{ weight = 20 }, { weight = 60 }]",
         )
-        .unwrap();
-    };
+        .tail(&format!("\n[notify]\nwebhooks = [{{ url = \"{url}\" }}]\n"));
     daemon.start_with_env(&state, &[("FERRY_WEBHOOK_CA", ca.to_str().unwrap())]);
-    let config = spec.to_str().unwrap();
-    write("v1");
-    let out = ferry(&["--config", config, "deploy"], &state, "");
-    assert!(
-        out.status.success(),
-        "{}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    write("v2");
-    let out = ferry(&["--config", config, "deploy"], &state, "");
-    assert!(
-        out.status.success(),
-        "{}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
+    deploy_ok(&spec.clone().version("v1").write(&dir), &state, &[]);
+    deploy_ok(&spec.version("v2").write(&dir), &state, &[]);
 
     // Delivery is in the background: wait (bounded) for revision 2's success.
     let done = |bodies: &[serde_json::Value]| {

@@ -9,123 +9,53 @@
 
 mod support;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use support::{Daemon, build_demo_image, ferry, text};
+use support::{DemoSpec, deploy_ok, docker_test, get, load_for, status, text};
 
 const IMAGE: &str = "ferry-providers-test:hello";
 
 /// A spec of the demo for `app` in `dir/<name>/ferry.toml`: `strategy` lines go into
 /// `[strategy]`, `env` lines into `[env]`, `tail` after everything.
 fn write_spec(dir: &Path, app: &str, name: &str, strategy: &str, env: &str, tail: &str) -> PathBuf {
-    let dir = dir.join(name);
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("ferry.toml");
-    std::fs::write(
-        &path,
-        format!(
-            r#"app = "{app}"
-image = "{IMAGE}"
-
-[web]
-port = 8080
-replicas = 1
-drain_timeout = "2s"
-stop_timeout = "2s"
-
-[web.health]
-path = "/health"
-interval = "1s"
-timeout = "1s"
-
-[strategy]
-{strategy}
-
-[env]
-VERSION = "{name}"
-{env}
-{tail}"#
-        ),
-    )
-    .unwrap();
-    path
+    DemoSpec::new(app, IMAGE)
+        .replicas(1)
+        .timeouts("2s", "2s")
+        .strategy(strategy)
+        .version(name)
+        .env(env)
+        .tail(tail)
+        .write(&dir.join(name))
 }
 
-/// One request on a fresh connection: the status code and the body.
-fn get(addr: SocketAddr, path: &str, token: Option<&str>) -> Result<(u16, String), String> {
-    let mut stream =
-        TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map_err(|e| e.to_string())?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .map_err(|e| e.to_string())?;
-    let auth = token.map_or_else(String::new, |t| format!("Authorization: Bearer {t}\r\n"));
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n"
-    )
-    .map_err(|e| e.to_string())?;
-    let mut raw = String::new();
-    stream.read_to_string(&mut raw).map_err(|e| e.to_string())?;
-    let status = raw
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| format!("no status line in {raw:?}"))?;
-    let body = raw.split_once("\r\n\r\n").map(|(_, b)| b.to_owned());
-    Ok((status, body.unwrap_or_default()))
-}
-
-/// A load loop on fresh connections until `stop` (at most 85 s): (ok, failed) counts.
-fn load(proxy: SocketAddr, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<(u32, u32)> {
-    std::thread::spawn(move || {
-        let deadline = Instant::now() + Duration::from_secs(85);
-        let (mut ok, mut failed) = (0, 0);
-        while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
-            match get(proxy, "/", None) {
-                Ok((200, _)) => ok += 1,
-                _ => failed += 1,
-            }
-            std::thread::sleep(Duration::from_millis(3));
-        }
-        (ok, failed)
-    })
-}
-
-fn status(spec: &Path, state: &Path) -> serde_json::Value {
-    let out = ferry(
-        &[
-            "--config",
-            spec.to_str().unwrap(),
-            "--output",
-            "json",
-            "status",
-        ],
-        state,
-        "",
-    );
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
-/// Deploys `spec` under load; returns the exit code, stdout+stderr, and the load counts.
+/// Deploys `spec` under load (one loop of fresh connections, at most 85 s); returns the
+/// exit code, stdout+stderr, and the load's (ok, failed) counts.
 fn deploy_under_load(
     spec: &Path,
     state: &Path,
     proxy: SocketAddr,
 ) -> (Option<i32>, String, (u32, u32)) {
     let stop = Arc::new(AtomicBool::new(false));
-    let loader = load(proxy, stop.clone());
-    let out = ferry(&["--config", spec.to_str().unwrap(), "deploy"], state, "");
+    let loader = load_for(
+        proxy,
+        stop.clone(),
+        Duration::from_secs(85),
+        Duration::from_millis(3),
+    );
+    let out = support::deploy(spec, state, &[]);
     stop.store(true, Ordering::Relaxed);
-    let counts = loader.join().unwrap();
+    let (ok, failed) = loader.join().unwrap();
     let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
-    (out.status.code(), all, counts)
+    (
+        out.status.code(),
+        all,
+        (ok, u32::try_from(failed.len()).unwrap()),
+    )
 }
 
 /// A Prometheus server started for one test; killed (by its pid) when dropped.
@@ -226,10 +156,7 @@ const ERROR_SHARE: &str = r#"sum(rate(ferry_proxy_requests_total{service="{{app}
 fn docker_prometheus_query_rolls_back_a_failing_canary_and_promotes_a_healthy_one() {
     const APP: &str = "provprom";
     let started = Instant::now();
-    let tmp = tempfile::tempdir().unwrap();
-    let state = tmp.path().join("state");
-    let mut daemon = Daemon::new(APP);
-    build_demo_image(IMAGE);
+    let (tmp, state, mut daemon) = docker_test(APP, IMAGE);
     let proxy = daemon.start(&state);
     let api: SocketAddr = std::fs::read_to_string(state.join("api-addr"))
         .unwrap()
@@ -241,13 +168,7 @@ fn docker_prometheus_query_rolls_back_a_failing_canary_and_promotes_a_healthy_on
     assert_eq!(get(api, "/metrics", None).unwrap().0, 401);
 
     let v1 = write_spec(tmp.path(), APP, "v1", "kind = \"rolling\"", "", "");
-    let out = ferry(&["--config", v1.to_str().unwrap(), "deploy"], &state, "");
-    assert!(
-        out.status.success(),
-        "{}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
+    deploy_ok(&v1, &state, &[]);
     let (code, metrics) = get(api, "/metrics", Some(token.trim())).unwrap();
     assert_eq!(code, 200, "{metrics}");
     assert!(
@@ -328,8 +249,7 @@ metrics = [{{ name = "5xx share", kind = "query", max = 0.1, query = '{ERROR_SHA
         started.elapsed()
     );
     drop(prometheus);
-    daemon.clean();
-    assert!(daemon.containers().is_empty(), "containers left behind");
+    daemon.clean_and_check();
 }
 
 /// A blue-green spec of the demo for `app` with analyses in `strategy_extra` and `tail`.
@@ -357,19 +277,10 @@ fn blue_green(
 fn docker_checks_gate_a_blue_green_switch_and_post_promotion_switches_back() {
     const APP: &str = "provbg";
     let started = Instant::now();
-    let tmp = tempfile::tempdir().unwrap();
-    let state = tmp.path().join("state");
-    let mut daemon = Daemon::new(APP);
-    build_demo_image(IMAGE);
+    let (tmp, state, mut daemon) = docker_test(APP, IMAGE);
     let proxy = daemon.start(&state);
     let v1 = write_spec(tmp.path(), APP, "v1", "kind = \"rolling\"", "", "");
-    let out = ferry(&["--config", v1.to_str().unwrap(), "deploy"], &state, "");
-    assert!(
-        out.status.success(),
-        "{}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
+    deploy_ok(&v1, &state, &[]);
 
     // The gate: the demo's own `healthcheck` in a one-off container of the new image calls
     // a new replica by its name on the app network; an HTTP check reads the new set's `/`.
@@ -486,26 +397,16 @@ metrics = [{ name = "errors", kind = "error-rate", max = 0.1 }]
         ok + failed,
         started.elapsed()
     );
-    daemon.clean();
-    assert!(daemon.containers().is_empty(), "containers left behind");
+    daemon.clean_and_check();
 }
 
 #[test]
 fn docker_background_analysis_rolls_a_canary_back_during_a_pause() {
     const APP: &str = "provbgr";
-    let tmp = tempfile::tempdir().unwrap();
-    let state = tmp.path().join("state");
-    let mut daemon = Daemon::new(APP);
-    build_demo_image(IMAGE);
+    let (tmp, state, mut daemon) = docker_test(APP, IMAGE);
     let proxy = daemon.start(&state);
     let v1 = write_spec(tmp.path(), APP, "v1", "kind = \"rolling\"", "", "");
-    let out = ferry(&["--config", v1.to_str().unwrap(), "deploy"], &state, "");
-    assert!(
-        out.status.success(),
-        "{}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
+    deploy_ok(&v1, &state, &[]);
     // No analysis step at all: only the background analysis watches the 50% canary
     // while it pauses for a minute.
     let v2 = write_spec(
@@ -540,6 +441,5 @@ metrics = [{ name = "errors", kind = "error-rate", max = 0.1 }]
         "background analysis: rolled back during the pause; {failed} of {} requests failed",
         ok + failed
     );
-    daemon.clean();
-    assert!(daemon.containers().is_empty(), "containers left behind");
+    daemon.clean_and_check();
 }

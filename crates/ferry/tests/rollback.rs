@@ -9,14 +9,13 @@
 mod support;
 
 use std::collections::BTreeSet;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use support::{Daemon, build_demo_image, docker, ferry, text};
+use support::{Daemon, DemoSpec, deploy_ok, docker, docker_test, ferry, get, status, text};
 
 /// Each scenario has its own app (and so its own containers and network), one image.
 const IMAGE: &str = "ferry-rollback-test:hello";
@@ -24,118 +23,33 @@ const IMAGE: &str = "ferry-rollback-test:hello";
 /// A spec of the demo for `app` in `dir/<name>/ferry.toml`; `image` may be empty (the
 /// deploy then passes `--image`), `strategy` goes into `[strategy]`.
 fn write_spec(dir: &Path, app: &str, name: &str, image: &str, strategy: &str) -> PathBuf {
-    let dir = dir.join(name);
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("ferry.toml");
-    let image = if image.is_empty() {
-        String::new()
-    } else {
-        format!("image = \"{image}\"\n")
-    };
-    std::fs::write(
-        &path,
-        format!(
-            r#"app = "{app}"
-{image}
-[web]
-port = 8080
-replicas = 2
-drain_timeout = "5s"
-stop_timeout = "5s"
-
-[web.health]
-path = "/health"
-interval = "1s"
-timeout = "1s"
-
-[strategy]
-{strategy}
-
-[env]
-VERSION = "{name}"
-"#
-        ),
-    )
-    .unwrap();
-    path
+    DemoSpec::new(app, image)
+        .strategy(strategy)
+        .version(name)
+        .write(&dir.join(name))
 }
 
+/// A deploy that must succeed, and how long `ferry deploy` took.
 fn deploy(spec: &Path, state: &Path, extra: &[&str]) -> (std::process::Output, Duration) {
     let started = Instant::now();
-    let mut args = vec!["--config", spec.to_str().unwrap(), "deploy"];
-    args.extend_from_slice(extra);
-    let out = ferry(&args, state, "");
-    let took = started.elapsed();
-    assert!(
-        out.status.success(),
-        "deploy {}: {}{}",
-        spec.display(),
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    (out, took)
-}
-
-fn status(spec: &Path, state: &Path) -> serde_json::Value {
-    let out = ferry(
-        &[
-            "--config",
-            spec.to_str().unwrap(),
-            "--output",
-            "json",
-            "status",
-        ],
-        state,
-        "",
-    );
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
-/// One GET on a fresh connection: the status code and the body.
-fn get(addr: SocketAddr) -> Result<(u16, String), String> {
-    let mut stream =
-        TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map_err(|e| e.to_string())?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .map_err(|e| e.to_string())?;
-    write!(
-        stream,
-        "GET / HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .map_err(|e| e.to_string())?;
-    let mut raw = String::new();
-    stream.read_to_string(&mut raw).map_err(|e| e.to_string())?;
-    let status = raw
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| format!("no status line in {raw:?}"))?;
-    let body = raw.split_once("\r\n\r\n").map(|(_, b)| b.to_owned());
-    Ok((status, body.unwrap_or_default()))
+    let out = deploy_ok(spec, state, extra);
+    (out, started.elapsed())
 }
 
 /// A load loop on fresh connections until `stop` (at most 80 s): successes, failures.
 fn load(proxy: SocketAddr, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<(u32, Vec<String>)> {
-    std::thread::spawn(move || {
-        let deadline = Instant::now() + Duration::from_secs(80);
-        let (mut ok, mut failed) = (0u32, Vec::new());
-        while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
-            match get(proxy) {
-                Ok((200, _)) => ok += 1,
-                Ok((code, body)) => failed.push(format!("{code}: {body}")),
-                Err(e) => failed.push(e),
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        (ok, failed)
-    })
+    support::load_for(
+        proxy,
+        stop,
+        Duration::from_secs(80),
+        Duration::from_millis(5),
+    )
 }
 
 /// Every request of 20 is answered 200 by `version`.
 fn assert_serves(proxy: SocketAddr, version: &str) {
     for _ in 0..20 {
-        let (code, body) = get(proxy).unwrap();
+        let (code, body) = get(proxy, "/", None).unwrap();
         assert_eq!(code, 200, "{body}");
         assert!(body.contains(version), "expected {version}: {body}");
     }
@@ -195,10 +109,7 @@ fn rollback(spec: &Path, state: &Path) -> (serde_json::Value, Duration) {
 #[test]
 fn docker_warm_rollback_after_blue_green_is_one_switch_starting_no_container() {
     const APP: &str = "rbwarm";
-    let tmp = tempfile::tempdir().unwrap();
-    let state = tmp.path().join("state");
-    let mut daemon = Daemon::new(APP);
-    build_demo_image(IMAGE);
+    let (tmp, state, mut daemon) = docker_test(APP, IMAGE);
     let proxy = daemon.start(&state);
     // v1's own strategy keeps v2 warm 3 s after a rollback to v1.
     let v1 = write_spec(
@@ -273,8 +184,7 @@ fn docker_warm_rollback_after_blue_green_is_one_switch_starting_no_container() {
         "status still lists a warm revision"
     );
     assert_serves(proxy, "v1");
-    daemon.clean();
-    assert!(daemon.containers().is_empty(), "containers left behind");
+    daemon.clean_and_check();
     eprintln!(
         "warm rollback: `ferry rollback` returned in {:.2}s, no container started, {ok} requests, 0 failed",
         took.as_secs_f64()
@@ -284,10 +194,7 @@ fn docker_warm_rollback_after_blue_green_is_one_switch_starting_no_container() {
 #[test]
 fn docker_cold_rollback_after_the_warm_window_starts_health_gated_replicas() {
     const APP: &str = "rbcold";
-    let tmp = tempfile::tempdir().unwrap();
-    let state = tmp.path().join("state");
-    let mut daemon = Daemon::new(APP);
-    build_demo_image(IMAGE);
+    let (tmp, state, mut daemon) = docker_test(APP, IMAGE);
     let proxy = daemon.start(&state);
     let v1 = write_spec(tmp.path(), APP, "v1", IMAGE, "kind = \"rolling\"");
     let v2 = write_spec(
@@ -335,8 +242,7 @@ fn docker_cold_rollback_after_the_warm_window_starts_health_gated_replicas() {
     // v1's spec is rolling with no keep_warm: v2 is stopped at once.
     assert!(eventually(|| ids(&daemon).len() == 2), "{:?}", ids(&daemon));
     assert_eq!(status(&v1, &state)["stable"], 1);
-    daemon.clean();
-    assert!(daemon.containers().is_empty(), "containers left behind");
+    daemon.clean_and_check();
     eprintln!(
         "cold rollback: `ferry rollback` returned in {:.2}s, {ok} requests, 0 failed",
         took.as_secs_f64()
@@ -383,10 +289,7 @@ impl Drop for Images {
 #[test]
 fn docker_pruning_keeps_the_last_revisions_and_removes_only_old_ferry_images() {
     const APP: &str = "rbprune";
-    let tmp = tempfile::tempdir().unwrap();
-    let state = tmp.path().join("state");
-    let mut daemon = Daemon::new(APP);
-    build_demo_image(IMAGE);
+    let (tmp, state, mut daemon) = docker_test(APP, IMAGE);
     let tags: Vec<String> = (1..=4).map(|i| format!("{APP}:v{i}")).collect();
     let never = format!("{APP}:never-deployed");
     let foreign = format!("{APP}-foreign:1");
@@ -468,6 +371,5 @@ fn docker_pruning_keeps_the_last_revisions_and_removes_only_old_ferry_images() {
         "{:?}",
         notes()
     );
-    daemon.clean();
-    assert!(daemon.containers().is_empty(), "containers left behind");
+    daemon.clean_and_check();
 }

@@ -1,7 +1,7 @@
 //! Shared by the tests that run `ferry serve` as a child process: running ferry, building
-//! the demo image, a daemon guard that stops it and removes the app's containers and
-//! network whatever happens, plain HTTP requests, bounded load loops through the proxy and
-//! polling `ferry status`.
+//! the demo image, writing its ferry.toml, a daemon guard that stops it and removes the
+//! app's containers and network whatever happens, plain HTTP requests, bounded load loops
+//! through the proxy, polling `ferry status` and webhook receivers (`webhook`).
 
 #![allow(dead_code, reason = "each test binary uses a subset of these helpers")]
 #![allow(clippy::unwrap_used, reason = "test setup failures should panic")]
@@ -14,6 +14,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+pub mod webhook;
 
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -88,6 +90,167 @@ pub fn derived_image(base: &str, tag: &str, label: &str) {
         .unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+/// A ferry.toml of the demo service (`examples/hello`: web port 8080, `/health` checked
+/// every second) for one test app. [`DemoSpec::new`] has what most tests share (2
+/// replicas, 5 s drain and stop timeouts, a rolling deploy, no `[env]`); the other methods
+/// change one part each, and [`DemoSpec::write`] puts it in a folder.
+#[derive(Clone)]
+pub struct DemoSpec {
+    app: String,
+    image: String,
+    top_level: String,
+    replicas: u32,
+    drain_timeout: String,
+    stop_timeout: String,
+    strategy: String,
+    env: Vec<String>,
+    tail: String,
+}
+
+impl DemoSpec {
+    /// The spec of `app` running `image`; an empty `image` leaves the key out (the deploy
+    /// then passes `--image`).
+    pub fn new(app: &str, image: &str) -> Self {
+        DemoSpec {
+            app: app.to_owned(),
+            image: image.to_owned(),
+            top_level: String::new(),
+            replicas: 2,
+            drain_timeout: "5s".to_owned(),
+            stop_timeout: "5s".to_owned(),
+            strategy: "kind = \"rolling\"".to_owned(),
+            env: Vec::new(),
+            tail: String::new(),
+        }
+    }
+
+    /// More top-level keys (`secrets = [...]`), written right after `app` and `image`.
+    pub fn top_level(mut self, lines: &str) -> Self {
+        self.top_level = format!("{lines}\n");
+        self
+    }
+
+    /// `[web] replicas`.
+    pub fn replicas(mut self, replicas: u32) -> Self {
+        self.replicas = replicas;
+        self
+    }
+
+    /// `[web] drain_timeout` and `stop_timeout`, e.g. `"2s"`.
+    pub fn timeouts(mut self, drain: &str, stop: &str) -> Self {
+        self.drain_timeout = drain.to_owned();
+        self.stop_timeout = stop.to_owned();
+        self
+    }
+
+    /// The lines of `[strategy]` (sub-tables such as `[strategy.canary]` may follow).
+    pub fn strategy(mut self, lines: &str) -> Self {
+        self.strategy = lines.to_owned();
+        self
+    }
+
+    /// `VERSION` in `[env]`: the demo answers with it, so a test tells revisions apart.
+    pub fn version(self, version: &str) -> Self {
+        self.env(&format!("VERSION = \"{version}\""))
+    }
+
+    /// More lines of `[env]` (an empty string adds none).
+    pub fn env(mut self, lines: &str) -> Self {
+        if !lines.is_empty() {
+            self.env.push(lines.to_owned());
+        }
+        self
+    }
+
+    /// TOML written after everything else (`[analysis.x]`, `[hooks]`, `[notify]`...).
+    pub fn tail(mut self, toml: &str) -> Self {
+        self.tail = toml.to_owned();
+        self
+    }
+
+    /// The spec's text.
+    pub fn toml(&self) -> String {
+        let image = if self.image.is_empty() {
+            String::new()
+        } else {
+            format!("image = \"{}\"\n", self.image)
+        };
+        let env = if self.env.is_empty() {
+            String::new()
+        } else {
+            format!("\n[env]\n{}\n", self.env.join("\n"))
+        };
+        format!(
+            r#"app = "{app}"
+{image}{top_level}
+[web]
+port = 8080
+replicas = {replicas}
+drain_timeout = "{drain}"
+stop_timeout = "{stop}"
+
+[web.health]
+path = "/health"
+interval = "1s"
+timeout = "1s"
+
+[strategy]
+{strategy}
+{env}{tail}"#,
+            app = self.app,
+            top_level = self.top_level,
+            replicas = self.replicas,
+            drain = self.drain_timeout,
+            stop = self.stop_timeout,
+            strategy = self.strategy,
+            tail = self.tail,
+        )
+    }
+
+    /// Writes the spec to `dir/ferry.toml` (creating `dir`, replacing an earlier spec);
+    /// returns its path.
+    pub fn write(&self, dir: &Path) -> PathBuf {
+        std::fs::create_dir_all(dir).unwrap();
+        let path = dir.join("ferry.toml");
+        std::fs::write(&path, self.toml()).unwrap();
+        path
+    }
+}
+
+/// What a Docker test of `app` starts from: a temporary folder, the daemon's state
+/// directory in it (`state`, not created yet), a [`Daemon`] guard that has removed what an
+/// earlier run of `app` left, and the demo image built as `image`. Bind them in this order
+/// (`let (tmp, state, mut daemon) = ...`): the guard then drops first and stops the daemon
+/// before its folder goes.
+pub fn docker_test(app: &'static str, image: &str) -> (tempfile::TempDir, PathBuf, Daemon) {
+    let tmp = tempfile::tempdir().unwrap();
+    let state = tmp.path().join("state");
+    let daemon = Daemon::new(app);
+    build_demo_image(image);
+    (tmp, state, daemon)
+}
+
+/// `ferry deploy` of `spec` with `extra` arguments, against the daemon state in `state`;
+/// its output, whether it succeeded or not.
+pub fn deploy(spec: &Path, state: &Path, extra: &[&str]) -> Output {
+    let mut args = vec!["--config", spec.to_str().unwrap(), "deploy"];
+    args.extend_from_slice(extra);
+    ferry(&args, state, "")
+}
+
+/// [`deploy`], asserting that it succeeded (the message shows its stdout and stderr).
+pub fn deploy_ok(spec: &Path, state: &Path, extra: &[&str]) -> Output {
+    let out = deploy(spec, state, extra);
+    assert!(
+        out.status.success(),
+        "deploy {}: {}{}",
+        spec.display(),
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    out
 }
 
 /// The timeline lines (`text` of each note) of every rollout of `app` in the daemon's
@@ -235,6 +398,12 @@ impl Daemon {
         }
         docker(&["network", "rm", &format!("ferry-{}-default", self.app)]);
     }
+
+    /// [`Daemon::clean`], then asserts that none of the app's containers is left.
+    pub fn clean_and_check(&mut self) {
+        self.clean();
+        assert!(self.containers().is_empty(), "containers left behind");
+    }
 }
 
 impl Drop for Daemon {
@@ -269,8 +438,24 @@ pub fn get(addr: SocketAddr, path: &str, token: Option<&str>) -> Result<(u16, St
 
 /// A load loop on fresh connections until `stop` (at most 60 s): successes and failures.
 pub fn load(proxy: SocketAddr, stop: Arc<AtomicBool>) -> JoinHandle<(u32, Vec<String>)> {
+    load_for(
+        proxy,
+        stop,
+        Duration::from_secs(60),
+        Duration::from_millis(5),
+    )
+}
+
+/// [`load`] for at most `limit`, `pause` between two requests: the 200s counted, every
+/// other answer (`code: body`) or error kept.
+pub fn load_for(
+    proxy: SocketAddr,
+    stop: Arc<AtomicBool>,
+    limit: Duration,
+    pause: Duration,
+) -> JoinHandle<(u32, Vec<String>)> {
     std::thread::spawn(move || {
-        let deadline = Instant::now() + Duration::from_secs(60);
+        let deadline = Instant::now() + limit;
         let (mut ok, mut failed) = (0u32, Vec::new());
         while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
             match get(proxy, "/", None) {
@@ -278,7 +463,7 @@ pub fn load(proxy: SocketAddr, stop: Arc<AtomicBool>) -> JoinHandle<(u32, Vec<St
                 Ok((code, body)) => failed.push(format!("{code}: {body}")),
                 Err(e) => failed.push(e),
             }
-            std::thread::sleep(Duration::from_millis(5));
+            std::thread::sleep(pause);
         }
         (ok, failed)
     })

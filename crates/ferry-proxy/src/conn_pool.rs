@@ -98,6 +98,8 @@ struct Slot {
     idle: Vec<(http1::SendRequest<ReqBody>, u64)>,
     /// The shared HTTP/2 connection.
     h2: Option<http2::SendRequest<ReqBody>>,
+    /// Idle connections of the HTTP/1.1 fast path (`h1`), with the time they were put back.
+    raw: Vec<(TcpStream, u64)>,
 }
 
 /// The connections of one backend.
@@ -177,15 +179,61 @@ impl ConnPool {
             let mut slot = slot.lock().unwrap_or_else(|e| e.into_inner());
             slot.idle.clear();
             slot.h2 = None;
+            slot.raw.clear();
         }
     }
 
-    /// Opens a new connection in the backend's protocol.
-    pub async fn connect(&self) -> io::Result<Sender> {
+    /// An idle fast-path connection that still looks open, if there is one.
+    ///
+    /// A backend that closed an idle connection made its socket readable (end of
+    /// stream): the reactor's readiness says so without a system call, and only
+    /// a connection flagged readable is probed with a read.
+    pub fn take_raw(&self) -> Option<TcpStream> {
+        let now = now_ms();
+        let waker = std::task::Waker::noop();
+        let mut cx = std::task::Context::from_waker(waker);
+        let mut slot = self.slot();
+        while let Some((s, since)) = slot.raw.pop() {
+            if now.saturating_sub(since) >= self.idle_timeout_ms {
+                continue;
+            }
+            match s.poll_read_ready(&mut cx) {
+                std::task::Poll::Pending => return Some(s),
+                std::task::Poll::Ready(Ok(())) => {
+                    // Readable while idle: closed, or bytes nobody asked for. Either way not reusable,
+                    // unless the readiness was stale.
+                    let mut probe = [0u8; 1];
+                    if matches!(s.try_read(&mut probe), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+                    {
+                        return Some(s);
+                    }
+                }
+                std::task::Poll::Ready(Err(_)) => {}
+            }
+        }
+        None
+    }
+
+    /// Returns a fast-path connection whose last response was read to the end.
+    pub fn put_raw(&self, s: TcpStream) {
+        let mut slot = self.slot();
+        if slot.raw.len() < self.max_idle {
+            slot.raw.push((s, now_ms()));
+        }
+    }
+
+    /// Opens a new plain TCP connection for the fast path.
+    pub async fn connect_raw(&self) -> io::Result<TcpStream> {
         let stream = tokio::time::timeout(self.connect_timeout, TcpStream::connect(self.addr))
             .await
             .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))??;
         stream.set_nodelay(true)?;
+        Ok(stream)
+    }
+
+    /// Opens a new connection in the backend's protocol.
+    pub async fn connect(&self) -> io::Result<Sender> {
+        let stream = self.connect_raw().await?;
         let io = TokioIo::new(stream);
         match self.protocol {
             BackendProtocol::Http1 => {

@@ -17,7 +17,7 @@ use crate::body::{ProxyBody, ReqBody};
 use crate::config::BackendProtocol;
 use crate::conn_pool::SendError;
 use crate::proxy::Shared;
-use crate::route_table::{Client, Service};
+use crate::route_table::{Client, Headers, Service};
 
 /// The response header naming the revision that served a request.
 pub const REVISION_HEADER: &str = "x-ferry-revision";
@@ -57,6 +57,11 @@ fn request_host(req: &Request<Incoming>) -> std::borrow::Cow<'_, str> {
                 .and_then(|h| h.to_str().ok())
         })
         .unwrap_or("");
+    host_without_port(raw)
+}
+
+/// A host, lowercase and without port (borrowed when already lowercase).
+pub(crate) fn host_without_port(raw: &str) -> std::borrow::Cow<'_, str> {
     let without_port = if raw.starts_with('[') {
         raw.split(']').next().map(|h| &h[1..]).unwrap_or(raw)
     } else {
@@ -130,7 +135,7 @@ fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
     }
 }
 
-fn random_u64() -> u64 {
+pub(crate) fn random_u64() -> u64 {
     std::collections::hash_map::RandomState::new()
         .build_hasher()
         .finish()
@@ -139,6 +144,11 @@ fn random_u64() -> u64 {
 /// `PREFIX-N` in hex: a random prefix per serving thread and a counter, so ids
 /// are unique without a shared counter.
 fn request_id() -> HeaderValue {
+    HeaderValue::from_bytes(&request_id_bytes()).expect("hex is a valid header value")
+}
+
+/// A request id's bytes (see [`request_id`]).
+pub(crate) fn request_id_bytes() -> [u8; 33] {
     thread_local! {
         static NEXT: std::cell::Cell<(u64, u64)> = std::cell::Cell::new((random_u64(), 0));
     }
@@ -151,7 +161,7 @@ fn request_id() -> HeaderValue {
     hex_into(&mut buf[..16], prefix);
     buf[16] = b'-';
     hex_into(&mut buf[17..], n);
-    HeaderValue::from_bytes(&buf).expect("hex is a valid header value")
+    buf
 }
 
 /// Writes `v` as lowercase hex, zero-padded to the slice's length (at most 16).
@@ -177,10 +187,10 @@ fn forwarded_for(prev: Option<&HeaderValue>, ip: std::net::IpAddr) -> Option<Hea
 }
 
 /// Counts something in progress in an atomic until dropped.
-struct Counted<'a>(&'a AtomicU64);
+pub(crate) struct Counted<'a>(&'a AtomicU64);
 
 impl<'a> Counted<'a> {
-    fn new(counter: &'a AtomicU64) -> Self {
+    pub(crate) fn new(counter: &'a AtomicU64) -> Self {
         counter.fetch_add(1, Ordering::Relaxed);
         Self(counter)
     }
@@ -194,15 +204,20 @@ impl Drop for Counted<'_> {
 
 /// Whether one more request may be retried: retries in progress stay under
 /// `percent` of the requests in progress, with a floor of 3.
-fn retry_allowed(active: u64, retrying: u64, percent: u32) -> bool {
+pub(crate) fn retry_allowed(active: u64, retrying: u64, percent: u32) -> bool {
     retrying < (active * u64::from(percent) / 100).max(3)
 }
 
 /// Idempotent methods (RFC 9110 §9.2.2) may be sent again after reaching a backend.
 fn is_idempotent(method: &Method) -> bool {
+    is_idempotent_method(method.as_str().as_bytes())
+}
+
+/// [`is_idempotent`] for a method's bytes.
+pub(crate) fn is_idempotent_method(method: &[u8]) -> bool {
     matches!(
-        *method,
-        Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE | Method::TRACE
+        method,
+        b"GET" | b"HEAD" | b"OPTIONS" | b"PUT" | b"DELETE" | b"TRACE"
     )
 }
 
@@ -282,7 +297,7 @@ async fn proxy(shared: &Shared, conn: ConnInfo, mut req: Request<Incoming>) -> R
     let now = now_ms();
     let client = Client {
         ip: conn.peer.ip(),
-        headers: req.headers(),
+        headers: Headers::Map(req.headers()),
     };
     if let Some(text) = &service.config.maintenance {
         let mut r = plain(StatusCode::SERVICE_UNAVAILABLE, text);
@@ -510,7 +525,7 @@ fn h2_target(headers: &HeaderMap, backend: &Backend, pq: &http::uri::PathAndQuer
 }
 
 /// Another backend for a retry: the same revision first, then any other.
-fn next_backend(
+pub(crate) fn next_backend(
     service: &Service,
     pool: usize,
     conn: ConnInfo,
@@ -519,7 +534,7 @@ fn next_backend(
     let empty = HeaderMap::new();
     let client = Client {
         ip: conn.peer.ip(),
-        headers: &empty,
+        headers: Headers::Map(&empty),
     };
     let now = now_ms();
     std::iter::once(pool)
@@ -532,10 +547,12 @@ fn next_backend(
 }
 
 fn no_backend(service: &Service) -> Response<ProxyBody> {
-    plain(
-        StatusCode::SERVICE_UNAVAILABLE,
-        &format!("503 no healthy backend for service {:?}", service.name),
-    )
+    plain(StatusCode::SERVICE_UNAVAILABLE, &no_backend_text(service))
+}
+
+/// The body of the 503 answered when a service has no available backend.
+pub(crate) fn no_backend_text(service: &Service) -> String {
+    format!("503 no healthy backend for service {:?}", service.name)
 }
 
 #[cfg(test)]

@@ -8,11 +8,13 @@
 mod admin;
 mod backend;
 mod body;
+mod chunked;
 mod config;
 mod conn_pool;
 mod duration;
 mod error;
 mod forward;
+mod h1;
 mod handle;
 pub mod handover;
 mod health;

@@ -341,6 +341,7 @@ async fn start_inner(
         http2,
         tls,
         header_timeout: config.timeouts.header_read.0,
+        max_header_bytes: config.limits.max_header_bytes,
     });
 
     let mut accept_tasks = Vec::new();
@@ -489,11 +490,12 @@ pub async fn serve(
     Ok(())
 }
 
-struct Protocols {
+pub(crate) struct Protocols {
     http1: hyper::server::conn::http1::Builder,
     http2: hyper::server::conn::http2::Builder<TokioExecutor>,
     tls: Option<tokio_rustls::TlsAcceptor>,
-    header_timeout: Duration,
+    pub header_timeout: Duration,
+    pub max_header_bytes: usize,
 }
 
 async fn accept_loop(
@@ -564,14 +566,18 @@ async fn connection(
         else {
             return;
         };
-        serve_io(
+        if !h2 && cfg.redirect_https_port.is_none() {
+            crate::h1::serve(shared, proto, cfg, stream, ConnInfo { peer, tls: false }).await;
+            return;
+        }
+        Box::pin(serve_io(
             shared,
             proto,
             cfg,
             stream,
             ConnInfo { peer, tls: false },
             h2,
-        )
+        ))
         .await;
     }
 }
@@ -594,7 +600,7 @@ async fn h2c_preface(stream: &TcpStream) -> std::io::Result<bool> {
     }
 }
 
-async fn serve_io<I>(
+pub(crate) async fn serve_io<I>(
     shared: &Arc<Shared>,
     proto: &Protocols,
     cfg: &ListenerConfig,
@@ -684,6 +690,6 @@ fn redirect_https(req: &http::Request<hyper::body::Incoming>, port: u16) -> Resp
 }
 
 /// Resolves once shutdown has been requested.
-async fn stopped(stop: &mut watch::Receiver<bool>) {
+pub(crate) async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|s| *s).await;
 }

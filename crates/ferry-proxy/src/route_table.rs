@@ -89,7 +89,50 @@ pub(crate) struct Pool {
 #[derive(Debug)]
 pub(crate) struct Client<'a> {
     pub ip: IpAddr,
-    pub headers: &'a HeaderMap,
+    pub headers: Headers<'a>,
+}
+
+/// A request's headers as either HTTP/1 path holds them: hyper's map, or the
+/// fast path's parsed slice (see `h1`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Headers<'a> {
+    Map(&'a HeaderMap),
+    Raw(&'a [httparse::Header<'a>]),
+}
+
+impl<'a> Headers<'a> {
+    /// The first value of header `name`.
+    pub fn get(self, name: &HeaderName) -> Option<&'a [u8]> {
+        match self {
+            Headers::Map(m) => m.get(name).map(http::HeaderValue::as_bytes),
+            Headers::Raw(r) => r
+                .iter()
+                .find(|h| h.name.eq_ignore_ascii_case(name.as_str()))
+                .map(|h| h.value),
+        }
+    }
+
+    /// The value of cookie `name` from the request's `cookie` headers.
+    pub fn cookie(self, name: &str) -> Option<&'a str> {
+        let find = |v: &'a [u8]| {
+            std::str::from_utf8(v)
+                .ok()?
+                .split(';')
+                .filter_map(|kv| kv.trim().split_once('='))
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.trim())
+        };
+        match self {
+            Headers::Map(m) => m
+                .get_all(http::header::COOKIE)
+                .iter()
+                .find_map(|v| find(v.as_bytes())),
+            Headers::Raw(r) => r
+                .iter()
+                .filter(|h| h.name.eq_ignore_ascii_case("cookie"))
+                .find_map(|h| find(h.value)),
+        }
+    }
 }
 
 /// The choice of a pool for a request.
@@ -224,6 +267,11 @@ impl RouteTable {
 
     /// The service serving `host` (lowercase, no port) and `path`.
     pub fn route(&self, host: &str, path: &str) -> Option<&Service> {
+        self.route_index(host, path).map(|i| &self.services[i])
+    }
+
+    /// The index in `services` of the service serving `host` and `path`.
+    pub fn route_index(&self, host: &str, path: &str) -> Option<usize> {
         self.routes
             .iter()
             .find(|r| {
@@ -234,7 +282,7 @@ impl RouteTable {
                 };
                 host_ok && prefix_matches(&r.prefix, path)
             })
-            .map(|r| &self.services[r.service])
+            .map(|r| r.service)
     }
 }
 
@@ -297,18 +345,6 @@ pub(crate) fn stable_hash(parts: &[&[u8]]) -> u64 {
     h.finish()
 }
 
-/// A cookie's value from the request's `cookie` headers.
-pub(crate) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(http::header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.trim())
-}
-
 /// The pool whose cumulative weight range holds `bucket` (pools laid out in
 /// declared order). Raising the last pool's weight only grows its range, so a
 /// sticky client on it stays there.
@@ -340,8 +376,8 @@ impl Service {
             let wanted = client
                 .headers
                 .get(h)
-                .and_then(|v| v.to_str().ok())
-                .or_else(|| cookie(client.headers, h.as_str()));
+                .and_then(|v| std::str::from_utf8(v).ok())
+                .or_else(|| client.headers.cookie(h.as_str()));
             if let Some(rev) = wanted
                 && let Some(pool) = self.pools.iter().position(|p| p.revision == rev)
             {
@@ -359,8 +395,8 @@ impl Service {
                 .sticky_header
                 .as_ref()
                 .and_then(|h| client.headers.get(h))
-                .map(|v| stable_hash(&[v.as_bytes()])),
-            Some(Sticky::Cookie(name)) => match cookie(client.headers, name) {
+                .map(|v| stable_hash(&[v])),
+            Some(Sticky::Cookie(name)) => match client.headers.cookie(name) {
                 Some(v) => Some(stable_hash(&[v.as_bytes()])),
                 None => {
                     let key = new_key();
@@ -410,7 +446,7 @@ impl Service {
                 .hash_header
                 .as_ref()
                 .and_then(|h| client.headers.get(h))
-                .map(|v| v.as_bytes().to_vec()),
+                .map(<[u8]>::to_vec),
             _ => None,
         };
         if let Some(key) = hash_key {
@@ -538,8 +574,24 @@ mod tests {
             http::header::COOKIE,
             "a=1; ferry=42 ; b=2".parse().expect("header"),
         );
-        assert_eq!(cookie(&h, "ferry"), Some("42"));
-        assert_eq!(cookie(&h, "c"), None);
+        assert_eq!(Headers::Map(&h).cookie("ferry"), Some("42"));
+        assert_eq!(Headers::Map(&h).cookie("c"), None);
+        let raw = [
+            httparse::Header {
+                name: "Cookie",
+                value: b"x=0",
+            },
+            httparse::Header {
+                name: "cookie",
+                value: b"a=1; ferry=42 ; b=2",
+            },
+        ];
+        assert_eq!(Headers::Raw(&raw).cookie("ferry"), Some("42"));
+        assert_eq!(Headers::Raw(&raw).cookie("c"), None);
+        assert_eq!(
+            Headers::Raw(&raw).get(&http::header::COOKIE),
+            Some(&b"x=0"[..])
+        );
     }
 
     proptest! {

@@ -161,7 +161,7 @@ pub(crate) async fn serve(
             }
             Next::Linger => {
                 pending.release();
-                linger(stream).await;
+                Box::pin(linger(stream)).await;
                 return;
             }
             Next::Fallback => {
@@ -546,6 +546,20 @@ async fn exchange(
     stream: &mut TcpStream,
     pending: &mut Pending,
 ) -> Next {
+    if pending.len() == 0 {
+        // The socket looked readable: read before taking any other buffer. Readiness
+        // can be stale (it is cleared only by a read that would block), and an idle
+        // connection must not hold buffers while it waits.
+        match stream.try_read_buf(pending.for_reading()) {
+            Ok(0) => return Next::Close,
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                pending.release();
+                return Next::KeepAlive;
+            }
+            Err(_) => return Next::Close,
+        }
+    }
     let deadline = tokio::time::Instant::now() + proto.header_timeout;
     let mut out = take_buf();
     let planned = loop {

@@ -542,23 +542,9 @@ async fn connection(
     peer: SocketAddr,
 ) {
     if cfg.tls {
-        let Some(acceptor) = &proto.tls else { return };
-        let Ok(Ok(tls)) = tokio::time::timeout(proto.header_timeout, acceptor.accept(stream)).await
-        else {
-            return;
-        };
-        let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
         // Boxed: the TLS state is large, and an inline one would size every
         // plain connection's task after it too.
-        Box::pin(serve_io(
-            shared,
-            proto,
-            cfg,
-            tls,
-            ConnInfo { peer, tls: true },
-            h2,
-        ))
-        .await;
+        Box::pin(tls_connection(shared, proto, cfg, stream, peer)).await;
     } else {
         // Nothing is allocated for a connection until its client sends something;
         // a client that opens with the HTTP/2 preface speaks h2c (prior knowledge).
@@ -580,6 +566,22 @@ async fn connection(
         ))
         .await;
     }
+}
+
+async fn tls_connection(
+    shared: &Arc<Shared>,
+    proto: &Protocols,
+    cfg: &ListenerConfig,
+    stream: TcpStream,
+    peer: SocketAddr,
+) {
+    let Some(acceptor) = &proto.tls else { return };
+    let Ok(Ok(tls)) = tokio::time::timeout(proto.header_timeout, acceptor.accept(stream)).await
+    else {
+        return;
+    };
+    let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+    serve_io(shared, proto, cfg, tls, ConnInfo { peer, tls: true }, h2).await;
 }
 
 /// Waits for the client's first bytes and tells whether they are the HTTP/2

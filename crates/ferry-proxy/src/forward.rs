@@ -60,6 +60,52 @@ fn request_host(req: &Request<Incoming>) -> std::borrow::Cow<'_, str> {
     host_without_port(raw)
 }
 
+/// Checks an HTTP/1.1 request's Host field lines: exactly one, with a valid
+/// value (RFC 9112 §3.2: otherwise the answer is 400).
+pub(crate) fn check_host<'a>(
+    mut values: impl Iterator<Item = &'a [u8]>,
+) -> Result<(), &'static str> {
+    let Some(first) = values.next() else {
+        return Err("bad request: an HTTP/1.1 request needs a Host header");
+    };
+    if values.next().is_some() {
+        return Err("bad request: more than one Host header");
+    }
+    if !valid_host(first) {
+        return Err("bad request: the Host header is not a valid host");
+    }
+    Ok(())
+}
+
+/// Whether a Host value is `uri-host [ ":" port ]` as far as its bytes go
+/// (RFC 3986 reg-name, IPv4 or bracketed IPv6 characters); empty is allowed.
+fn valid_host(v: &[u8]) -> bool {
+    v.iter().all(|b| {
+        b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'-' | b'.'
+                    | b'_'
+                    | b'~'
+                    | b'%'
+                    | b'!'
+                    | b'$'
+                    | b'&'
+                    | b'\''
+                    | b'('
+                    | b')'
+                    | b'*'
+                    | b'+'
+                    | b','
+                    | b';'
+                    | b'='
+                    | b':'
+                    | b'['
+                    | b']'
+            )
+    })
+}
+
 /// A host, lowercase and without port (borrowed when already lowercase).
 pub(crate) fn host_without_port(raw: &str) -> std::borrow::Cow<'_, str> {
     let without_port = if raw.starts_with('[') {
@@ -284,6 +330,19 @@ fn add_security_headers(headers: &mut HeaderMap, tls: bool) {
 
 async fn proxy(shared: &Shared, conn: ConnInfo, mut req: Request<Incoming>) -> Response<ProxyBody> {
     let started = Instant::now();
+    if req.version() == Version::HTTP_11
+        && let Err(why) = check_host(
+            req.headers()
+                .get_all(header::HOST)
+                .iter()
+                .map(HeaderValue::as_bytes),
+        )
+    {
+        let mut r = plain(StatusCode::BAD_REQUEST, why);
+        r.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        return r;
+    }
     let host = request_host(&req);
     let table = shared.table.load_full();
     let Some(service) = table.route(&host, req.uri().path()) else {
@@ -322,8 +381,9 @@ async fn proxy(shared: &Shared, conn: ConnInfo, mut req: Request<Incoming>) -> R
         .get(header::TE)
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"trailers"));
     strip_hop_by_hop(&mut headers, upgrade);
-    if !headers.contains_key(header::HOST)
-        && let Some(a) = parts.uri.authority()
+    // An absolute-form target's authority replaces any Host field (RFC 9112 §3.2.2):
+    // the backend is told the host the request was routed by.
+    if let Some(a) = parts.uri.authority()
         && let Ok(v) = HeaderValue::from_str(a.as_str())
     {
         headers.insert(header::HOST, v);
@@ -422,6 +482,11 @@ async fn proxy(shared: &Shared, conn: ConnInfo, mut req: Request<Incoming>) -> R
                     return Response::from_parts(parts, ProxyBody::empty());
                 }
                 let (mut parts, body) = resp.into_parts();
+                if parts.headers.contains_key(header::TRANSFER_ENCODING) {
+                    // The body was read by its transfer coding; a length beside it is
+                    // meaningless and would cut the re-framed body (RFC 9112 §6.3).
+                    parts.headers.remove(header::CONTENT_LENGTH);
+                }
                 strip_hop_by_hop(&mut parts.headers, false);
                 parts
                     .headers
@@ -558,6 +623,18 @@ pub(crate) fn no_backend_text(service: &Service) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn host_fields_are_checked() {
+        let one = |v: &'static [u8]| check_host(std::iter::once(v));
+        assert!(one(b"app.example:8080").is_ok());
+        assert!(one(b"[2001:db8::1]:80").is_ok());
+        assert!(one(b"").is_ok(), "an empty Host is allowed");
+        assert!(one(b"app example").is_err());
+        assert!(one(b"app/example").is_err());
+        assert!(check_host(std::iter::empty()).is_err());
+        assert!(check_host([&b"a"[..], b"b"].into_iter()).is_err());
+    }
 
     #[test]
     fn retry_budget_has_a_floor_and_a_share() {

@@ -48,6 +48,8 @@ use crate::route_table::{Client, Headers, RouteTable};
 pub(crate) const MAX_HEADERS: usize = 64;
 /// The size of pooled buffers.
 const BUF_SIZE: usize = 8 * 1024;
+/// Most fields accepted in a backend's response head (more: 502).
+const MAX_RESPONSE_HEADERS: usize = 256;
 /// Largest response head accepted from a backend.
 const MAX_RESPONSE_HEAD: usize = 64 * 1024;
 
@@ -260,6 +262,8 @@ struct Reply {
     text: Cow<'static, str>,
     retry_after: Option<u64>,
     log: Option<(String, String)>,
+    /// Close the connection after the reply.
+    close: bool,
 }
 
 enum Planned {
@@ -273,7 +277,6 @@ enum Planned {
 #[derive(Default)]
 struct Scan<'a> {
     host: Option<&'a [u8]>,
-    hosts: u8,
     content_length: Option<u64>,
     unusual: bool,
     close: bool,
@@ -303,10 +306,7 @@ fn plan(shared: &Shared, info: ConnInfo, input: &[u8], out: &mut Vec<u8>) -> Pla
     let mut scan = Scan::default();
     for h in headers {
         match classify(h.name) {
-            Class::Host => {
-                scan.host = Some(h.value);
-                scan.hosts += 1;
-            }
+            Class::Host => scan.host = scan.host.or(Some(h.value)),
             Class::ContentLength => match (parse_length(h.value), scan.content_length) {
                 (Some(n), None) => scan.content_length = Some(n),
                 _ => scan.unusual = true,
@@ -328,9 +328,9 @@ fn plan(shared: &Shared, info: ConnInfo, input: &[u8], out: &mut Vec<u8>) -> Pla
             _ => {}
         }
     }
-    let Some(host_value) = scan.host.filter(|_| scan.hosts == 1 && !scan.unusual) else {
+    if scan.unusual {
         return Planned::Fallback;
-    };
+    }
     let body_len = scan.content_length.unwrap_or(0);
     let path = target.split_once('?').map_or(target, |(p, _)| p);
     let log = tracing::enabled!(target: "ferry_proxy::access", tracing::Level::INFO)
@@ -343,8 +343,22 @@ fn plan(shared: &Shared, info: ConnInfo, input: &[u8], out: &mut Vec<u8>) -> Pla
             text,
             retry_after,
             log,
+            close: false,
         })
     };
+    let hosts = headers
+        .iter()
+        .filter(|h| classify(h.name) == Class::Host)
+        .map(|h| h.value);
+    if let Err(why) = forward::check_host(hosts) {
+        let mut r = reply(StatusCode::BAD_REQUEST, why.into(), None, log);
+        if let Planned::Reply(r) = &mut r {
+            // A malformed request: nothing more is read from this connection.
+            r.close = true;
+        }
+        return r;
+    }
+    let host_value = scan.host.unwrap_or_default();
     if let Some(limiter) = &shared.rate_limiter
         && let Err(retry_after) = limiter.check(info.peer.ip(), now_ms())
     {
@@ -604,7 +618,7 @@ async fn exchange(
             let started = Instant::now();
             pending.consume(r.head_len);
             // Its body is not read: closing is the only way to skip it.
-            let close = r.body_len > 0;
+            let close = r.close || r.body_len > 0;
             let next = reply(
                 shared,
                 info,
@@ -777,8 +791,16 @@ struct ResponseContext<'a> {
 fn parse_response(input: &[u8], cx: &ResponseContext<'_>, out: &mut Vec<u8>) -> ParsedResponse {
     use std::io::Write;
     let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut many = Vec::new();
     let mut resp = httparse::Response::new(&mut slots);
-    let head_len = match resp.parse(input) {
+    let mut parsed = resp.parse(input);
+    if parsed == Err(httparse::Error::TooManyHeaders) {
+        // Rare: a second parse with room for the most fields a backend may send.
+        many.resize(MAX_RESPONSE_HEADERS, httparse::EMPTY_HEADER);
+        resp = httparse::Response::new(&mut many);
+        parsed = resp.parse(input);
+    }
+    let head_len = match parsed {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) => return ParsedResponse::Partial,
         Err(_) => return ParsedResponse::Invalid,

@@ -781,7 +781,11 @@ enum ParsedResponse {
 /// What `parse_response` needs to know about the request and the proxy.
 struct ResponseContext<'a> {
     head_method: bool,
+    /// The client asked to close.
     close: bool,
+    /// Set once the proxy drains (read when the response arrives, which may be
+    /// after a handover began).
+    draining: &'a std::sync::atomic::AtomicBool,
     revision: &'a [u8],
     set_cookie: Option<&'a (String, u64)>,
     security: bool,
@@ -868,7 +872,7 @@ fn parse_response(input: &[u8], cx: &ResponseContext<'_>, out: &mut Vec<u8>) -> 
     if framing == Framing::Close || (chunked.is_some() && length.is_some()) {
         reusable = false;
     }
-    let close = cx.close || framing == Framing::Close;
+    let close = cx.close || framing == Framing::Close || cx.draining.load(Ordering::Relaxed);
 
     out.clear();
     let reason = resp.reason.unwrap_or("");
@@ -1089,7 +1093,8 @@ async fn forward_request(
         };
         let cx = ResponseContext {
             head_method: f.head_method,
-            close: client_close || shared.draining.load(Ordering::Relaxed),
+            close: client_close,
+            draining: &shared.draining,
             revision: p.revision_header.as_bytes(),
             set_cookie: f.set_cookie.as_ref(),
             security: shared.security_headers,
@@ -1380,10 +1385,13 @@ mod tests {
         }
     }
 
+    static NOT_DRAINING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
     fn cx() -> ResponseContext<'static> {
         ResponseContext {
             head_method: false,
             close: false,
+            draining: &NOT_DRAINING,
             revision: b"v2",
             set_cookie: None,
             security: false,

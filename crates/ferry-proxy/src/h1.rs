@@ -332,6 +332,13 @@ fn plan(shared: &Shared, info: ConnInfo, input: &[u8], out: &mut Vec<u8>) -> Pla
         return Planned::Fallback;
     }
     let body_len = scan.content_length.unwrap_or(0);
+    if body_len > (input.len() - head_len) as u64 {
+        // A body still on its way goes to hyper, which reads it while it may already
+        // be reading the response (a backend that answers as it reads — an echo —
+        // would otherwise wait on us while we wait on it). Bodies that came with the
+        // head, most API requests, stay here and go out in the head's write.
+        return Planned::Fallback;
+    }
     let path = target.split_once('?').map_or(target, |(p, _)| p);
     let log = tracing::enabled!(target: "ferry_proxy::access", tracing::Level::INFO)
         .then(|| (method.to_owned(), path.to_owned()));

@@ -342,9 +342,11 @@ impl Default for OutlierConfig {
 pub struct RetryConfig {
     /// Total attempts per request, the first included.
     pub attempts: u32,
-    /// Retry budget: retries in progress may be at most this share (percent) of
-    /// the requests in progress (but always 3), so retries cannot snowball into
-    /// an overload when a whole revision fails.
+    /// Retry budget: each request earns this share (percent) of a retry, each retry
+    /// spends one (3 in progress are always allowed), so retries stay under this
+    /// share of requests over time and cannot snowball into an overload when a
+    /// whole revision fails, while a burst (a backend dying with requests in
+    /// flight) is retried from what recent traffic earned (at most 1,000 at once).
     pub budget_percent: u32,
 }
 

@@ -4,7 +4,7 @@ use std::convert::Infallible;
 use std::hash::{BuildHasher, Hasher};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Instant;
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -248,10 +248,46 @@ impl Drop for Counted<'_> {
     }
 }
 
-/// Whether one more request may be retried: retries in progress stay under
-/// `percent` of the requests in progress, with a floor of 3.
-pub(crate) fn retry_allowed(active: u64, retrying: u64, percent: u32) -> bool {
-    retrying < (active * u64::from(percent) / 100).max(3)
+/// Retries always allowed in progress at once, whatever the balance (Envoy's
+/// `min_retry_concurrency`).
+const RETRY_FLOOR: u64 = 3;
+/// One retry, in the balance's unit.
+const ONE_RETRY: i64 = 1_000;
+/// The most retries the balance holds: what one burst of failures may spend.
+const BUDGET_CAP: i64 = 1_000 * ONE_RETRY;
+
+/// The retry budget, in the manner of Finagle's: every request earns its service's
+/// `retry.budget_percent` % of a retry into a balance shared by the proxy, every
+/// retry spends one. A retry is allowed while fewer than [`RETRY_FLOOR`] are in
+/// progress, or when the balance covers it. A burst of failures — a backend killed
+/// with many requests in flight — is retried from what recent traffic earned, while
+/// retries over time stay under `budget_percent` of requests, so they cannot snowball
+/// into an overload when a whole revision fails.
+#[derive(Debug, Default)]
+pub(crate) struct RetryBudget {
+    balance: AtomicI64,
+}
+
+impl RetryBudget {
+    /// One request's share of a retry.
+    pub fn earn(&self, percent: u32) {
+        let share = i64::from(percent.min(100)) * ONE_RETRY / 100;
+        if share > 0 && self.balance.load(Ordering::Relaxed) < BUDGET_CAP {
+            self.balance.fetch_add(share, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether one more retry may go, with `retrying` requests being retried now;
+    /// spends from the balance beyond the floor.
+    pub fn spend(&self, retrying: u64) -> bool {
+        retrying < RETRY_FLOOR
+            || self
+                .balance
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| {
+                    (b >= ONE_RETRY).then_some(b - ONE_RETRY)
+                })
+                .is_ok()
+    }
 }
 
 /// Idempotent methods (RFC 9110 §9.2.2) may be sent again after reaching a backend.
@@ -289,9 +325,7 @@ pub(crate) async fn handle(
             Instant::now(),
         )
     });
-    let active = Counted::new(&shared.active);
     let mut resp = proxy(&shared, conn, req).await;
-    drop(active);
     if let Some((method, path, started)) = log {
         tracing::info!(
             target: "ferry_proxy::access",
@@ -348,6 +382,9 @@ async fn proxy(shared: &Shared, conn: ConnInfo, mut req: Request<Incoming>) -> R
     let Some(service) = table.route(&host, req.uri().path()) else {
         return plain(StatusCode::NOT_FOUND, "no route for this host and path");
     };
+    shared
+        .retry_budget
+        .earn(service.config.retry.budget_percent);
     if let Some(len) = req.body().size_hint().exact()
         && len > shared.max_body_bytes
     {
@@ -545,11 +582,9 @@ async fn proxy(shared: &Shared, conn: ConnInfo, mut req: Request<Incoming>) -> R
         };
         tried.push(backend.addr);
         let budget_ok = || {
-            retry_allowed(
-                shared.active.load(Ordering::Relaxed),
-                shared.retrying.load(Ordering::Relaxed),
-                service.config.retry.budget_percent,
-            )
+            shared
+                .retry_budget
+                .spend(shared.retrying.load(Ordering::Relaxed))
         };
         let next = match failed_request {
             Some(r) if attempt < attempts && budget_ok() => {
@@ -637,13 +672,24 @@ mod tests {
     }
 
     #[test]
-    fn retry_budget_has_a_floor_and_a_share() {
-        assert!(retry_allowed(1, 0, 20));
-        assert!(retry_allowed(1, 2, 20));
-        assert!(!retry_allowed(1, 3, 20), "floor of 3");
-        assert!(retry_allowed(100, 19, 20));
-        assert!(!retry_allowed(100, 20, 20), "20 % of 100");
-        assert!(!retry_allowed(100, 3, 0), "0 % still allows the floor only");
+    fn retry_budget_has_a_floor_and_a_share_of_requests() {
+        let b = RetryBudget::default();
+        assert!(b.spend(0) && b.spend(2), "the floor needs no balance");
+        assert!(!b.spend(3), "beyond the floor, nothing earned yet");
+        for _ in 0..100 {
+            b.earn(20);
+        }
+        let granted = (0..50).filter(|_| b.spend(10)).count();
+        assert_eq!(granted, 20, "100 requests at 20 % earn 20 retries");
+        for _ in 0..1000 {
+            b.earn(0);
+        }
+        assert!(!b.spend(3), "0 % earns nothing");
+        for _ in 0..100_000 {
+            b.earn(100);
+        }
+        let burst = (0..2_000).filter(|_| b.spend(10)).count();
+        assert_eq!(burst, 1_000, "the balance is capped");
     }
 
     #[test]

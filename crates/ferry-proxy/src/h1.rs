@@ -1031,8 +1031,10 @@ async fn forward_request(
     f: Forward,
 ) -> Next {
     let started = Instant::now();
-    let _active = Counted::new(&shared.active);
     let service = &f.table.services[f.service];
+    shared
+        .retry_budget
+        .earn(service.config.retry.budget_percent);
     let mut pool = f.pool;
     let mut backend = f.backend;
     let head = std::mem::take(out);
@@ -1228,11 +1230,9 @@ fn retry<'s>(
     guard: &mut Option<Counted<'s>>,
 ) -> Option<(usize, Arc<Backend>)> {
     if attempt >= attempts
-        || !forward::retry_allowed(
-            shared.active.load(Ordering::Relaxed),
-            shared.retrying.load(Ordering::Relaxed),
-            service.config.retry.budget_percent,
-        )
+        || !shared
+            .retry_budget
+            .spend(shared.retrying.load(Ordering::Relaxed))
     {
         return None;
     }

@@ -43,8 +43,8 @@ pub(crate) struct Shared {
     pub rate_limiter: Option<crate::rate_limit::RateLimiter>,
     pub security_headers: bool,
     pub state_file: Option<std::path::PathBuf>,
-    /// Client requests in progress (for the retry budget).
-    pub active: std::sync::atomic::AtomicU64,
+    /// What requests earned for retries (see `forward::RetryBudget`).
+    pub retry_budget: crate::forward::RetryBudget,
     /// Requests in progress that are being retried.
     pub retrying: std::sync::atomic::AtomicU64,
     pub runtime: tokio::runtime::Handle,
@@ -300,7 +300,7 @@ async fn start_inner(
             .and_then(crate::rate_limit::RateLimiter::new),
         security_headers: config.limits.security_headers,
         state_file: config.state_file.clone(),
-        active: Default::default(),
+        retry_budget: Default::default(),
         retrying: Default::default(),
         runtime: tokio::runtime::Handle::current(),
         shutdown,

@@ -1,6 +1,8 @@
 //! Request and response bodies passed through without buffering.
 
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -11,36 +13,60 @@ use crate::backend::InFlight;
 /// A request body sent upstream: the client's stream, or nothing (replayable, so retryable).
 #[derive(Debug)]
 pub enum ReqBody {
-    /// The client's body, streamed as it arrives.
-    Stream(Incoming),
+    /// The client's body, streamed as it arrives, cut off with an error once it
+    /// passes `max_body_bytes` (a body without `content-length` declares no size
+    /// to check up front). `over` tells the handler the limit was the cause.
+    Stream {
+        body: Incoming,
+        left: u64,
+        over: Arc<AtomicBool>,
+    },
     /// No body.
     Empty,
 }
 
+/// The error ending a request body that passed the size limit.
+#[derive(Debug, thiserror::Error)]
+#[error("request body larger than the proxy's limit")]
+pub struct TooLarge;
+
 impl Body for ReqBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         match self.get_mut() {
-            ReqBody::Stream(b) => Pin::new(b).poll_frame(cx),
+            ReqBody::Stream { body, left, over } => {
+                let frame = std::task::ready!(Pin::new(body).poll_frame(cx));
+                if let Some(Ok(f)) = &frame
+                    && let Some(data) = f.data_ref()
+                {
+                    let n = data.len() as u64;
+                    if n > *left {
+                        over.store(true, Ordering::Relaxed);
+                        return Poll::Ready(Some(Err(Box::new(TooLarge))));
+                    }
+                    *left -= n;
+                }
+                Poll::Ready(frame.map(|r| r.map_err(Into::into)))
+            }
             ReqBody::Empty => Poll::Ready(None),
         }
     }
 
     fn is_end_stream(&self) -> bool {
         match self {
-            ReqBody::Stream(b) => b.is_end_stream(),
+            ReqBody::Stream { body, .. } => body.is_end_stream(),
             ReqBody::Empty => true,
         }
     }
 
     fn size_hint(&self) -> SizeHint {
         match self {
-            ReqBody::Stream(b) => b.size_hint(),
+            ReqBody::Stream { body, .. } => body.size_hint(),
             ReqBody::Empty => SizeHint::with_exact(0),
         }
     }

@@ -121,7 +121,8 @@ impl Default for Timeouts {
 pub struct Limits {
     /// Largest request head (request line and headers) in bytes; larger gets 431.
     pub max_header_bytes: usize,
-    /// Largest declared request body (`content-length`) in bytes; larger gets 413.
+    /// Largest request body in bytes: a larger `content-length` gets 413 at once, a
+    /// chunked body 413 when it passes the limit on its way (the connection closes).
     pub max_body_bytes: u64,
     /// Per-client-IP rate limit; over it, 429 with `retry-after`. Off when absent.
     #[serde(skip_serializing_if = "Option::is_none")]

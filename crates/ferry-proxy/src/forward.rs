@@ -463,10 +463,15 @@ async fn proxy(shared: &Shared, conn: ConnInfo, mut req: Request<Incoming>) -> R
     // A copy of the head, kept only when a request that reached a backend may be
     // sent again (bodiless and idempotent): the stale keep-alive connection race.
     let spare_headers = (replayable && idempotent && attempts > 1).then(|| headers.clone());
+    let over_limit = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut up = Request::new(if replayable {
         ReqBody::Empty
     } else {
-        ReqBody::Stream(body)
+        ReqBody::Stream {
+            body,
+            left: shared.max_body_bytes,
+            over: Arc::clone(&over_limit),
+        }
     });
     *up.method_mut() = method.clone();
     *up.uri_mut() = origin_form.clone();
@@ -557,6 +562,14 @@ async fn proxy(shared: &Shared, conn: ConnInfo, mut req: Request<Incoming>) -> R
                 service.record_outcome(pool, &backend, false, now_ms());
                 tracing::debug!(backend = %backend.addr, error = %e, "request not sent");
                 Some(req)
+            }
+            Ok(Err(SendError::Request(_, None))) if over_limit.load(Ordering::Relaxed) => {
+                // The client's body passed the limit on its way: not the backend's fault.
+                drop(guard);
+                let mut r = plain(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
+                r.headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                return r;
             }
             Ok(Err(SendError::Request(e, None))) => {
                 drop(guard);

@@ -156,3 +156,53 @@ async fn over_the_rate_limit_gets_429_with_retry_after_and_security_headers_are_
     );
     assert_eq!(b.hits.load(std::sync::atomic::Ordering::SeqCst), 3);
 }
+
+/// A backend that reads the whole request body, then answers with its length.
+async fn body_counting_backend() -> SocketAddr {
+    use http_body_util::{BodyExt, Full};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(
+                    |req: http::Request<hyper::body::Incoming>| async move {
+                        let n = req.into_body().collect().await.map(|b| b.to_bytes().len());
+                        Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(
+                            bytes::Bytes::from(format!("{n:?}")),
+                        )))
+                    },
+                );
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn a_chunked_body_over_the_limit_gets_413_on_its_way() {
+    let upstream = body_counting_backend().await;
+    let mut cfg = ProxyConfig::single(any_port(), upstream);
+    cfg.limits.max_body_bytes = 1000;
+    let proxy = ferry_proxy::start(cfg).await.expect("start");
+    let addr = proxy.handle.listen_addrs()[0];
+    let chunked = |parts: &[usize]| {
+        let mut req =
+            b"POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+        for n in parts {
+            req.extend_from_slice(format!("{n:x}\r\n").as_bytes());
+            req.extend_from_slice(&vec![b'z'; *n]);
+            req.extend_from_slice(b"\r\n");
+        }
+        req.extend_from_slice(b"0\r\n\r\n");
+        req
+    };
+    // No content-length to check up front: the limit applies as the body streams.
+    assert_eq!(raw_status(addr, &chunked(&[600, 600])).await, 413);
+    assert_eq!(raw_status(addr, &chunked(&[500, 500])).await, 200);
+}

@@ -2,7 +2,8 @@
 //!
 //! Routes: `GET /status`, `GET /stats`, `GET /routes`, `PUT /routes`,
 //! `PUT /services/{name}/weights` (`{"v1": 90, "v2": 10}`),
-//! `PUT /services/{name}/maintenance` (`{"text": "back soon"}` or `{"text": null}`),
+//! `PUT /services/{name}/maintenance` (`{"text": "back soon"}` or `{"text": null}`,
+//! which also releases requests held by the service's `maintenance_hold`),
 //! `POST /backends/drain` (`{"addr": "ip:port", "timeout_ms": 30000}`),
 //! `GET /metrics` (Prometheus text). Errors are `{"error": "..."}`; an invalid
 //! table is a 400 with the reason and changes nothing.

@@ -42,7 +42,15 @@ pub struct ProxyConfig {
     pub routes: Vec<RouteConfig>,
     /// Services by name.
     pub services: BTreeMap<String, ServiceConfig>,
+    /// Bodies of the responses the proxy generates itself, by status code
+    /// (`"503" = "/etc/ferry/503.html"`; see [`ERROR_PAGE_STATUSES`]). Read when the
+    /// config is loaded and when the proxy starts, not when the routing table changes.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub error_pages: BTreeMap<String, PathBuf>,
 }
+
+/// The statuses of proxy-generated responses whose body `error_pages` may replace.
+pub const ERROR_PAGE_STATUSES: [u16; 7] = [404, 413, 429, 431, 502, 503, 504];
 
 /// One client-facing listener.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -199,6 +207,12 @@ pub struct ServiceConfig {
     /// Maintenance mode: every request gets 503 with this text, no backend is asked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub maintenance: Option<String>,
+    /// While `maintenance` is set, hold new requests (no backend chosen) for up to
+    /// this long instead of answering 503 at once: when a table without
+    /// `maintenance` for the service is applied they are routed and forwarded by
+    /// it; when the time passes (or the proxy shuts down) they get the 503.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maintenance_hold: Option<HumanDuration>,
     /// Slow start: a backend added to a running table takes a share of its pool's
     /// traffic that grows from small to full over this window (Envoy's slow start).
     /// Off when absent; backends of the first table start at full share.
@@ -375,6 +389,7 @@ impl ProxyConfig {
     pub fn from_toml_str(s: &str) -> Result<Self, Error> {
         let config: ProxyConfig = toml::from_str(s).map_err(Error::ConfigParse)?;
         config.routing().validate()?;
+        crate::error_page::ErrorPages::load(&config.error_pages)?;
         if config.admin.as_ref().is_some_and(|a| a.token.len() < 16) {
             return Err(Error::InvalidTable(
                 "admin token must be at least 16 characters".to_owned(),
@@ -422,6 +437,7 @@ impl ProxyConfig {
                 service: "app".to_owned(),
             }],
             services: BTreeMap::from([("app".to_owned(), service)]),
+            error_pages: BTreeMap::new(),
         }
     }
 
@@ -508,6 +524,7 @@ impl ServiceConfig {
             outlier: OutlierConfig::default(),
             retry: RetryConfig::default(),
             maintenance: None,
+            maintenance_hold: None,
             slow_start: None,
             backend_protocol: BackendProtocol::default(),
         }

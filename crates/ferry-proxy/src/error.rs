@@ -30,6 +30,10 @@ pub enum Error {
         /// What was wrong with it.
         reason: String,
     },
+    /// Entries of `error_pages` cannot be used: a status the proxy does not generate,
+    /// or a file that cannot be read or is larger than 1 MiB (each named with its key).
+    #[error("invalid error_pages: {0}")]
+    ErrorPages(String),
     /// The named service does not exist in the live routing table.
     #[error("unknown service {0}")]
     UnknownService(String),

@@ -16,10 +16,10 @@
 //! [`MAX_HEADERS`] headers, a head httparse rejects (hyper answers 400), and a
 //! service whose backends speak h2c. The rest of that connection is hyper's.
 //!
-//! Semantics match `forward`: the same routing, rate limit, maintenance, limits,
-//! headers added and removed, retries (connect failures for any request; a reset
-//! for bodiless idempotent ones, within the retry budget), outlier reports,
-//! statistics, access log and drain behaviour.
+//! Semantics match `forward`: the same routing, rate limit, maintenance (and its
+//! hold), limits, error pages, headers added and removed, retries (connect
+//! failures for any request; a reset for bodiless idempotent ones, within the
+//! retry budget), outlier reports, statistics, access log and drain behaviour.
 
 use std::borrow::Cow;
 use std::cell::RefCell;
@@ -269,6 +269,12 @@ struct Reply {
 enum Planned {
     Partial,
     Fallback,
+    /// The service is in maintenance with a hold: wait (nothing consumed yet) for
+    /// a table other than `table` or the deadline, then plan again.
+    Hold {
+        deadline: tokio::time::Instant,
+        table: Arc<RouteTable>,
+    },
     Reply(Reply),
     Forward(Forward),
 }
@@ -287,8 +293,15 @@ struct Scan<'a> {
 }
 
 /// Parses a request head from `input` and decides what to do with it; for a
-/// request to forward, writes the upstream head into `out`.
-fn plan(shared: &Shared, info: ConnInfo, input: &[u8], out: &mut Vec<u8>) -> Planned {
+/// request to forward, writes the upstream head into `out`. `held`: the deadline
+/// of an earlier [`Planned::Hold`] of this request (its rate limit was checked then).
+fn plan(
+    shared: &Shared,
+    info: ConnInfo,
+    input: &[u8],
+    out: &mut Vec<u8>,
+    held: Option<tokio::time::Instant>,
+) -> Planned {
     let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut slots);
     let head_len = match req.parse(input) {
@@ -367,6 +380,7 @@ fn plan(shared: &Shared, info: ConnInfo, input: &[u8], out: &mut Vec<u8>) -> Pla
     }
     let host_value = scan.host.unwrap_or_default();
     if let Some(limiter) = &shared.rate_limiter
+        && held.is_none()
         && let Err(retry_after) = limiter.check(info.peer.ip(), now_ms())
     {
         return reply(
@@ -400,6 +414,14 @@ fn plan(shared: &Shared, info: ConnInfo, input: &[u8], out: &mut Vec<u8>) -> Pla
             None,
             log,
         );
+    }
+    if let Some(deadline) =
+        forward::hold_until(shared, &service.config, held, tokio::time::Instant::now())
+    {
+        return Planned::Hold {
+            deadline,
+            table: Arc::clone(&table),
+        };
     }
     if let Some(text) = &service.config.maintenance {
         return reply(
@@ -583,8 +605,9 @@ async fn exchange(
     }
     let deadline = tokio::time::Instant::now() + proto.header_timeout;
     let mut out = take_buf();
+    let mut held = None;
     let planned = loop {
-        match plan(shared, info, pending.data(), &mut out) {
+        match plan(shared, info, pending.data(), &mut out, held) {
             Planned::Partial => {
                 if pending.len() >= proto.max_header_bytes {
                     let next = reply(
@@ -617,6 +640,10 @@ async fn exchange(
                 give_buf(out);
                 return Next::Fallback;
             }
+            Planned::Hold { deadline, table } => {
+                held = Some(deadline);
+                forward::wait_for_table(shared, &table, deadline).await;
+            }
             other => break other,
         }
     };
@@ -644,13 +671,14 @@ async fn exchange(
             pending.consume(f.head_len);
             forward_request(shared, info, stream, pending, &mut out, f).await
         }
-        Planned::Partial | Planned::Fallback => Next::Close,
+        Planned::Partial | Planned::Fallback | Planned::Hold { .. } => Next::Close,
     };
     give_buf(out);
     next
 }
 
-/// Writes a proxy-generated response.
+/// Writes a proxy-generated response: `text`, or the configured error page of
+/// the status.
 #[allow(clippy::too_many_arguments)]
 async fn reply(
     shared: &Shared,
@@ -664,13 +692,17 @@ async fn reply(
 ) -> Next {
     use std::io::Write;
     let close = close || shared.draining.load(Ordering::Relaxed);
+    let page = shared.error_pages.get(status);
+    let (content_type, length) = match page {
+        Some(p) => (p.content_type, p.body.len()),
+        None => ("text/plain; charset=utf-8", text.len() + 1),
+    };
     out.clear();
     let _ = write!(
         out,
-        "HTTP/1.1 {} {}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: {}\r\ndate: {}\r\n",
+        "HTTP/1.1 {} {}\r\ncontent-type: {content_type}\r\ncontent-length: {length}\r\ndate: {}\r\n",
         status.as_u16(),
         status.canonical_reason().unwrap_or(""),
-        text.len() + 1,
         http_date(),
     );
     if let Some(s) = retry_after {
@@ -683,9 +715,16 @@ async fn reply(
         out.extend_from_slice(b"connection: close\r\n");
     }
     out.extend_from_slice(b"\r\n");
-    out.extend_from_slice(text.as_bytes());
-    out.push(b'\n');
-    match stream.write_all(out).await {
+    let written = match page {
+        // The page is written from its shared bytes, not copied into the buffer.
+        Some(p) => write_all_2(stream, out, &p.body).await,
+        None => {
+            out.extend_from_slice(text.as_bytes());
+            out.push(b'\n');
+            stream.write_all(out).await
+        }
+    };
+    match written {
         Ok(()) if !close => Next::KeepAlive,
         _ => Next::Close,
     }

@@ -115,6 +115,8 @@ impl ProxyHandle {
     }
 
     /// Turns maintenance mode of a service on (503 with `text`) or off (`None`).
+    /// With the service's `maintenance_hold` set, requests wait while it is on, and
+    /// turning it off lets them go on at once, routed by the new table.
     pub fn set_maintenance(&self, service: &str, text: Option<String>) -> Result<(), Error> {
         self.update(|r| {
             let svc = r

@@ -13,6 +13,7 @@ mod config;
 mod conn_pool;
 mod duration;
 mod error;
+mod error_page;
 mod forward;
 mod h1;
 mod handle;
@@ -26,9 +27,9 @@ mod tls;
 mod weight;
 
 pub use config::{
-    AdminConfig, BackendProtocol, Balance, CertificateConfig, HealthConfig, Limits, ListenerConfig,
-    OutlierConfig, PoolConfig, ProxyConfig, RateLimitConfig, RetryConfig, RouteConfig,
-    RoutingConfig, ServiceConfig, Sticky, Timeouts,
+    AdminConfig, BackendProtocol, Balance, CertificateConfig, ERROR_PAGE_STATUSES, HealthConfig,
+    Limits, ListenerConfig, OutlierConfig, PoolConfig, ProxyConfig, RateLimitConfig, RetryConfig,
+    RouteConfig, RoutingConfig, ServiceConfig, Sticky, Timeouts,
 };
 pub use duration::HumanDuration;
 pub use error::Error;

@@ -25,6 +25,7 @@ use tokio::task::JoinHandle;
 use crate::body::ProxyBody;
 use crate::config::{ListenerConfig, ProxyConfig, RoutingConfig};
 use crate::error::Error;
+use crate::error_page::ErrorPages;
 use crate::forward::{self, ConnInfo};
 use crate::handle::ProxyHandle;
 use crate::handover::{self, ListenerSockets, Takeover};
@@ -35,6 +36,11 @@ use crate::route_table::{BackendSettings, Registry, RouteTable};
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub table: ArcSwap<RouteTable>,
+    /// Bumped after every table swap: requests held while their service is in
+    /// maintenance wait on it.
+    pub table_swaps: watch::Sender<u64>,
+    /// Bodies for proxy-generated responses, by status.
+    pub error_pages: ErrorPages,
     /// Held while a new table is compiled and swapped, so updates never interleave.
     pub registry: Mutex<Registry>,
     pub settings: BackendSettings,
@@ -89,6 +95,7 @@ impl Shared {
             save_state(path, &table.config)?;
         }
         self.table.store(Arc::new(table));
+        self.table_swaps.send_modify(|n| *n = n.wrapping_add(1));
         Ok(())
     }
 }
@@ -202,6 +209,7 @@ async fn start_inner(
         threads: config.threads,
     };
     config.routing().validate()?;
+    let error_pages = ErrorPages::load(&config.error_pages)?;
     let tls = if config.listeners.iter().any(|l| l.tls) {
         if config.certificates.is_empty() {
             return Err(Error::InvalidTable(
@@ -289,6 +297,8 @@ async fn start_inner(
             settings,
             false,
         )?),
+        table_swaps: watch::channel(0).0,
+        error_pages,
         registry: Mutex::new(Registry::default()),
         settings,
         upstream_timeout: config.timeouts.upstream_response.0,

@@ -265,12 +265,8 @@ impl RouteTable {
         })
     }
 
-    /// The service serving `host` (lowercase, no port) and `path`.
-    pub fn route(&self, host: &str, path: &str) -> Option<&Service> {
-        self.route_index(host, path).map(|i| &self.services[i])
-    }
-
-    /// The index in `services` of the service serving `host` and `path`.
+    /// The index in `services` of the service serving `host` (lowercase, no port)
+    /// and `path`.
     pub fn route_index(&self, host: &str, path: &str) -> Option<usize> {
         self.routes
             .iter()

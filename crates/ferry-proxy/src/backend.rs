@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
 
 use crate::config::{BackendProtocol, HealthConfig, OutlierConfig};
 use crate::conn_pool::{ConnPool, Sender};
@@ -31,6 +31,9 @@ pub(crate) struct Backend {
     ejected_until_ms: AtomicU64,
     /// Signalled whenever `in_flight` drops to zero.
     idle: Notify,
+    /// When its long-lived streams (WebSocket and other upgrades, event streams)
+    /// must end: set once, when the backend starts draining or leaves the table.
+    streams_end: watch::Sender<Option<tokio::time::Instant>>,
     pub added_ms: u64,
     /// When its slow-start ramp began (ms), `u64::MAX` when it takes a full share.
     ramp_from_ms: AtomicU64,
@@ -68,6 +71,7 @@ impl Backend {
             ejections: AtomicU32::new(0),
             ejected_until_ms: AtomicU64::new(0),
             idle: Notify::new(),
+            streams_end: watch::Sender::new(None),
             added_ms: now_ms(),
             ramp_from_ms: AtomicU64::new(if ramp { now_ms() } else { u64::MAX }),
             health: Mutex::new(None),
@@ -119,6 +123,23 @@ impl Backend {
         // SeqCst with the in-flight count: a request either sees the drain flag
         // after counting itself, or the drain sees its count (no lost request).
         self.draining.store(draining, Ordering::SeqCst);
+    }
+
+    /// Gives its long-lived streams until `deadline` to end on their own (the
+    /// first deadline set stays: a later removal does not extend a drain's).
+    pub fn end_streams_at(&self, deadline: tokio::time::Instant) {
+        self.streams_end.send_if_modified(|d| {
+            if d.is_some() {
+                return false;
+            }
+            *d = Some(deadline);
+            true
+        });
+    }
+
+    /// The signal a long-lived stream of this backend waits on.
+    pub fn streams_end(&self) -> StreamsEnd {
+        StreamsEnd(self.streams_end.subscribe())
     }
 
     /// Counts a request as in flight until the returned guard drops.
@@ -181,6 +202,29 @@ impl Backend {
             .store(now_ms.saturating_add(ms), Ordering::Relaxed);
         self.consecutive_failures.store(0, Ordering::Relaxed);
         tracing::warn!(backend = %self.addr, ejection = k, duration_ms = ms, "backend ejected");
+    }
+}
+
+/// After a draining backend's stream budget expires, how long a stream may take
+/// to reach a clean end (the end of a WebSocket frame, of an event) before it is cut.
+pub(crate) const STREAM_GRACE: Duration = Duration::from_secs(1);
+
+/// Resolves when a backend's long-lived streams must end (see [`Backend::end_streams_at`]).
+#[derive(Clone, Debug)]
+pub(crate) struct StreamsEnd(watch::Receiver<Option<tokio::time::Instant>>);
+
+impl StreamsEnd {
+    /// Waits until the backend drains and its streams' budget has passed; never
+    /// resolves for a backend that does not drain.
+    pub async fn expired(mut self) {
+        let deadline = match self.0.wait_for(Option::is_some).await {
+            Ok(d) => *d,
+            Err(_) => None,
+        };
+        match deadline {
+            Some(d) => tokio::time::sleep_until(d).await,
+            None => std::future::pending().await,
+        }
     }
 }
 

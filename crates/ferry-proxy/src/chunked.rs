@@ -81,6 +81,20 @@ impl Chunked {
         self.state == State::Done
     }
 
+    /// Whether the bytes so far end a chunk (or nothing was fed): a last chunk
+    /// written now would end the body cleanly.
+    pub fn at_boundary(&self) -> bool {
+        self.state == State::Size { digits: 0 }
+    }
+
+    /// Inside chunk data: how many data bytes are left in the chunk.
+    pub fn data_left(&self) -> Option<u64> {
+        match self.state {
+            State::Data(left) => Some(left),
+            _ => None,
+        }
+    }
+
     /// Feeds the next bytes; returns how many belong to the body (all of them
     /// unless the body ends inside `input`).
     pub fn feed(&mut self, input: &[u8]) -> Result<usize, ChunkError> {
@@ -296,8 +310,53 @@ mod tests {
             prop_assert!(c.is_done());
             prop_assert_eq!(pos, body.len());
         }
+    }
 
-        /// Arbitrary bytes never panic, and never claim more than was fed.
+    /// Boundaries are reported between chunks only, and data bytes by count.
+    #[test]
+    fn boundaries_and_data_left() {
+        let mut c = Chunked::new();
+        assert!(c.at_boundary());
+        c.feed(b"5\r\nhe").expect("valid");
+        assert!(!c.at_boundary());
+        assert_eq!(c.data_left(), Some(3));
+        c.feed(b"llo\r").expect("valid");
+        assert!(!c.at_boundary());
+        assert_eq!(c.data_left(), None);
+        c.feed(b"\n").expect("valid");
+        assert!(c.at_boundary());
+        c.feed(b"0\r\n").expect("valid");
+        assert!(!c.at_boundary(), "after the last chunk");
+    }
+
+    proptest! {
+        /// A chunk boundary is reported exactly after each chunk's CRLF.
+    #[test]
+    fn boundaries_only_between_chunks(
+        chunks in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 1..40), 0..5),
+        ext in any::<bool>(),
+    ) {
+        let body = encode(&chunks, ext, &[]);
+        let mut expected = vec![0];
+        let mut at = 0;
+        for c in &chunks {
+            let size_line = format!("{:X}", c.len()).len() + if ext { 11 } else { 0 } + 2;
+            at += size_line + c.len() + 2;
+            expected.push(at);
+        }
+        let mut c = Chunked::new();
+        let mut found = vec![0];
+        for (i, b) in body.iter().enumerate() {
+            c.feed(std::slice::from_ref(b)).expect("valid encoding");
+            if c.at_boundary() {
+                found.push(i + 1);
+            }
+        }
+        prop_assert!(c.is_done());
+        prop_assert_eq!(found, expected);
+    }
+
+    /// Arbitrary bytes never panic, and never claim more than was fed.
         #[test]
         fn arbitrary_bytes_never_panic(input in proptest::collection::vec(any::<u8>(), 0..512)) {
             let mut c = Chunked::new();

@@ -108,6 +108,11 @@ pub struct Timeouts {
     /// old process waits for its next request (answered with `connection: close`)
     /// before it is closed.
     pub drain_idle: HumanDuration,
+    /// When a backend drains or leaves the table, how long its long-lived streams
+    /// (WebSocket and other upgraded connections, `text/event-stream` responses)
+    /// may go on before the proxy ends them: WebSockets with Close frames (1001),
+    /// event streams after a whole event. Counted from the start of the drain.
+    pub stream_drain: HumanDuration,
 }
 
 impl Default for Timeouts {
@@ -119,6 +124,7 @@ impl Default for Timeouts {
             idle: Duration::from_secs(60).into(),
             shutdown: Duration::from_secs(30).into(),
             drain_idle: Duration::from_secs(2).into(),
+            stream_drain: Duration::from_secs(5).into(),
         }
     }
 }

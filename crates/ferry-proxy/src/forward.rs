@@ -13,9 +13,10 @@ use hyper::body::{Body, Incoming};
 use hyper_util::rt::TokioIo;
 
 use crate::backend::{Backend, now_ms};
-use crate::body::{ProxyBody, ReqBody};
+use crate::body::{EventDrain, ProxyBody, ReqBody};
 use crate::config::{BackendProtocol, ServiceConfig};
 use crate::conn_pool::SendError;
+use crate::event_stream::is_event_stream;
 use crate::proxy::{Shared, stopped};
 use crate::route_table::{Client, Headers, RouteTable, Service};
 
@@ -488,6 +489,14 @@ async fn proxy(shared: &Shared, conn: ConnInfo, mut req: Request<Incoming>) -> R
     };
 
     let upgrade = req.version() == Version::HTTP_11 && is_upgrade(req.headers());
+    let websocket = upgrade
+        && req
+            .headers()
+            .get_all(header::UPGRADE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|t| t.trim().eq_ignore_ascii_case("websocket"));
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
     let (parts, body) = req.into_parts();
     let method = parts.method;
@@ -586,12 +595,12 @@ async fn proxy(shared: &Shared, conn: ConnInfo, mut req: Request<Incoming>) -> R
                 {
                     let upstream_upgrade = hyper::upgrade::on(&mut resp);
                     drop(conn);
+                    let end = backend.streams_end();
                     tokio::spawn(async move {
                         let (c, u) = tokio::join!(client_upgrade, upstream_upgrade);
                         if let (Ok(c), Ok(u)) = (c, u) {
-                            let mut c = TokioIo::new(c);
-                            let mut u = TokioIo::new(u);
-                            let _ = tokio::io::copy_bidirectional(&mut c, &mut u).await;
+                            let (c, u) = (TokioIo::new(c), TokioIo::new(u));
+                            crate::upgrade::relay(c, u, websocket, end).await;
                         }
                         drop(guard);
                     });
@@ -624,7 +633,12 @@ async fn proxy(shared: &Shared, conn: ConnInfo, mut req: Request<Incoming>) -> R
                     guard.finish();
                     ProxyBody::empty()
                 } else {
-                    ProxyBody::Upstream(body, Some(guard))
+                    let events = parts
+                        .headers
+                        .get(header::CONTENT_TYPE)
+                        .is_some_and(|v| is_event_stream(v.as_bytes()));
+                    let drain = events.then(|| Box::new(EventDrain::new(backend.streams_end())));
+                    ProxyBody::Upstream(body, Some(guard), drain)
                 };
                 return Response::from_parts(parts, body);
             }

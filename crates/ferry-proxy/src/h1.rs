@@ -37,9 +37,10 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
-use crate::backend::{Backend, now_ms};
+use crate::backend::{Backend, STREAM_GRACE, now_ms};
 use crate::chunked::Chunked;
 use crate::config::{BackendProtocol, ListenerConfig};
+use crate::event_stream::{EventTail, is_event_stream};
 use crate::forward::{self, ConnInfo, Counted};
 use crate::proxy::{Protocols, Shared, stopped};
 use crate::route_table::{Client, Headers, RouteTable};
@@ -814,6 +815,9 @@ struct ResponseHead {
     reusable: bool,
     /// The client connection closes after this response.
     close: bool,
+    /// A `text/event-stream` body: it ends early, after a whole event, when
+    /// its backend drains.
+    event_stream: bool,
 }
 
 enum ParsedResponse {
@@ -872,6 +876,7 @@ fn parse_response(input: &[u8], cx: &ResponseContext<'_>, out: &mut Vec<u8>) -> 
     let mut reusable = version == 1;
     let mut named: Vec<&str> = Vec::new();
     let mut present = Present::default();
+    let mut event_stream = false;
     for h in headers {
         match classify(h.name) {
             Class::ContentLength => match (parse_length(h.value), length) {
@@ -901,6 +906,9 @@ fn parse_response(input: &[u8], cx: &ResponseContext<'_>, out: &mut Vec<u8>) -> 
                 present.nosniff |= n.eq_ignore_ascii_case("x-content-type-options");
                 present.frame |= n.eq_ignore_ascii_case("x-frame-options");
                 present.referrer |= n.eq_ignore_ascii_case("referrer-policy");
+            }
+            Class::Other if h.name.eq_ignore_ascii_case("content-type") => {
+                event_stream = is_event_stream(h.value);
             }
             _ => {}
         }
@@ -955,6 +963,7 @@ fn parse_response(input: &[u8], cx: &ResponseContext<'_>, out: &mut Vec<u8>) -> 
         framing,
         reusable,
         close,
+        event_stream,
     })
 }
 
@@ -1167,7 +1176,11 @@ async fn forward_request(
             Ok(Ok(h)) => {
                 service.record_outcome(pool, &backend, h.status < 500, now_ms());
                 p.stats.record(h.status, started.elapsed());
-                let result = relay(client, &mut up, &resp_head, &mut upbuf, &h).await;
+                let result = if h.event_stream {
+                    relay_events(client, &mut up, &resp_head, &mut upbuf, &h, &backend).await
+                } else {
+                    relay(client, &mut up, &resp_head, &mut upbuf, &h).await
+                };
                 let upstream_ok = result.is_ok_and(|r| r) && h.reusable;
                 if upstream_ok && !backend.is_draining() {
                     backend.pool.put_raw(up);
@@ -1333,6 +1346,173 @@ async fn relay(
         client.write_all(&upbuf[..n]).await.map_err(|_| ())?;
     }
     Ok(clean)
+}
+
+/// [`relay`] for an event stream, which ends early when its backend's stream
+/// budget expires: a chunked body after a whole event (or, once the grace has
+/// passed, at a chunk boundary) with its last chunk, the client connection kept;
+/// a close-delimited body by closing after a whole event; a length-delimited body
+/// by closing at once, as it has no clean early end.
+async fn relay_events(
+    client: &mut TcpStream,
+    up: &mut TcpStream,
+    head: &[u8],
+    upbuf: &mut Vec<u8>,
+    h: &ResponseHead,
+    backend: &Backend,
+) -> Result<bool, ()> {
+    const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
+    let mut body = EventBody {
+        framing: h.framing,
+        chunked: Chunked::new(),
+        tail: EventTail::default(),
+        left: match h.framing {
+            Framing::Length(n) => n,
+            _ => 0,
+        },
+    };
+    let expired = backend.streams_end().expired();
+    tokio::pin!(expired);
+    let mut grace: Option<tokio::time::Instant> = None;
+    let mut start = h.head_len;
+    let mut head = Some(head);
+    loop {
+        let data = &upbuf[start..];
+        let fed = body.feed(data, grace.is_some())?;
+        let n = fed.len;
+        match head.take() {
+            Some(head) => write_all_2(client, head, &data[..n]).await,
+            None => client.write_all(&data[..n]).await,
+        }
+        .map_err(|_| ())?;
+        if fed.done {
+            return Ok(n == data.len());
+        }
+        if fed.event_end {
+            return body.end_early(client, LAST_CHUNK).await;
+        }
+        upbuf.clear();
+        start = 0;
+        let read = match grace {
+            Some(g) => match tokio::time::timeout_at(g, up.read_buf(upbuf)).await {
+                Ok(r) => r,
+                // No clean point within the grace: a chunk boundary still ends
+                // the message (the client drops the partial event), else cut.
+                Err(_) if body.framing == Framing::Chunked && body.chunked.at_boundary() => {
+                    client.write_all(LAST_CHUNK).await.map_err(|_| ())?;
+                    return Ok(false);
+                }
+                Err(_) => return Err(()),
+            },
+            None => tokio::select! {
+                biased;
+                () = &mut expired => {
+                    if matches!(body.framing, Framing::Length(_)) {
+                        return Err(());
+                    }
+                    if body.at_event_end() {
+                        return body.end_early(client, LAST_CHUNK).await;
+                    }
+                    grace = Some(tokio::time::Instant::now() + STREAM_GRACE);
+                    continue;
+                }
+                r = up.read_buf(upbuf) => r,
+            },
+        };
+        match read {
+            Ok(0) if h.framing == Framing::Close => return Ok(false),
+            Ok(0) | Err(_) => return Err(()),
+            Ok(_) => {}
+        }
+    }
+}
+
+/// The framing and event state of an event stream's body on the fast path.
+struct EventBody {
+    framing: Framing,
+    chunked: Chunked,
+    tail: EventTail,
+    left: u64,
+}
+
+/// What [`EventBody::feed`] found.
+struct Fed {
+    /// Bytes that belong to the body (up to an event's end, when stopping there).
+    len: usize,
+    /// The body ended on its own.
+    done: bool,
+    /// Stopped after a whole event.
+    event_end: bool,
+}
+
+impl EventBody {
+    /// Whether the body so far ends with a whole event at a point where it can end.
+    fn at_event_end(&self) -> bool {
+        match self.framing {
+            Framing::Chunked => self.chunked.at_boundary() && self.tail.at_event_end(),
+            Framing::Close => self.tail.at_event_end(),
+            _ => false,
+        }
+    }
+
+    /// Takes the body's bytes from `data`, stopping after the first whole event
+    /// when `stop`.
+    fn feed(&mut self, data: &[u8], stop: bool) -> Result<Fed, ()> {
+        let fed = |len, done, event_end| Fed {
+            len,
+            done,
+            event_end,
+        };
+        match self.framing {
+            Framing::Empty => Ok(fed(0, true, false)),
+            Framing::Length(_) => {
+                let n = usize::try_from(self.left).map_or(data.len(), |l| l.min(data.len()));
+                self.left -= n as u64;
+                Ok(fed(n, self.left == 0, false))
+            }
+            Framing::Close if stop => Ok(match self.tail.first_event_end(data) {
+                Some(n) => fed(n, false, true),
+                None => fed(data.len(), false, false),
+            }),
+            Framing::Close => {
+                self.tail.push(data);
+                Ok(fed(data.len(), false, false))
+            }
+            Framing::Chunked => {
+                // Chunk data in one piece, framing bytes one at a time, so the
+                // event state is known at every chunk boundary.
+                let mut pos = 0;
+                while pos < data.len() {
+                    if stop && self.at_event_end() {
+                        return Ok(fed(pos, false, true));
+                    }
+                    let rest = data.len() - pos;
+                    let left = self.chunked.data_left();
+                    let piece =
+                        left.map_or(1, |l| usize::try_from(l).map_or(rest, |l| l.min(rest)));
+                    let n = self.chunked.feed(&data[pos..pos + piece]).map_err(|_| ())?;
+                    if left.is_some() {
+                        self.tail.push(&data[pos..pos + n]);
+                    }
+                    pos += n;
+                    if self.chunked.is_done() {
+                        return Ok(fed(pos, true, false));
+                    }
+                }
+                Ok(fed(pos, false, stop && self.at_event_end()))
+            }
+        }
+    }
+
+    /// Ends the body after a whole event: the last chunk of a chunked body
+    /// (the client connection stays usable), or the close of a close-delimited one.
+    async fn end_early(&self, client: &mut TcpStream, last_chunk: &[u8]) -> Result<bool, ()> {
+        if self.framing == Framing::Chunked {
+            client.write_all(last_chunk).await.map_err(|_| ())?;
+        }
+        // The backend's connection is not read to the end: it is not reused.
+        Ok(false)
+    }
 }
 
 /// An I/O object that first yields bytes already read from it (the fast path's

@@ -152,7 +152,8 @@ impl ProxyHandle {
         })
     }
 
-    /// Removes a backend from the table at once; requests in flight on it finish.
+    /// Removes a backend from the table at once; requests in flight on it finish,
+    /// its long-lived streams get `timeouts.stream_drain` (as in a drain).
     pub fn remove_backend(&self, addr: SocketAddr) -> Result<(), Error> {
         self.update(|r| {
             let mut found = false;
@@ -173,6 +174,8 @@ impl ProxyHandle {
 
     /// Drains a backend: no new requests from now on, waits up to `timeout` for
     /// those in flight, then removes it from the table (its idle connections close).
+    /// Its long-lived streams (upgraded connections, event streams) get
+    /// `timeouts.stream_drain` from now to end, then the proxy ends them cleanly.
     pub async fn drain_backend(
         &self,
         addr: SocketAddr,
@@ -191,6 +194,7 @@ impl ProxyHandle {
                 .ok_or(Error::UnknownBackend(addr))?
         };
         backend.set_draining(true);
+        backend.end_streams_at(tokio::time::Instant::now() + self.shared.stream_drain);
         backend.pool.clear();
         let left = backend
             .wait_idle(tokio::time::Instant::now() + timeout)

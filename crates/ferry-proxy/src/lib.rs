@@ -14,6 +14,7 @@ mod conn_pool;
 mod duration;
 mod error;
 mod error_page;
+mod event_stream;
 mod forward;
 mod h1;
 mod handle;
@@ -24,7 +25,9 @@ mod rate_limit;
 mod route_table;
 mod stats;
 mod tls;
+mod upgrade;
 mod weight;
+mod ws_frame;
 
 pub use config::{
     AdminConfig, BackendProtocol, Balance, CertificateConfig, ERROR_PAGE_STATUSES, HealthConfig,

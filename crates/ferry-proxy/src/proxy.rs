@@ -63,6 +63,8 @@ pub(crate) struct Shared {
     /// Set when the shutdown follows a handover: idle connections get `drain_idle`.
     pub handed_over: AtomicBool,
     pub drain_idle: Duration,
+    /// The budget of a draining backend's long-lived streams (`timeouts.stream_drain`).
+    pub stream_drain: Duration,
     /// Copies of the listening sockets, for a successor; emptied on shutdown.
     pub listeners: Mutex<Vec<(String, SocketAddr, Vec<std::net::TcpListener>)>>,
 }
@@ -77,7 +79,7 @@ impl Shared {
             Ok(t) => t,
             Err(e) => {
                 let live = self.table.load_full();
-                retain_referenced(&mut registry, &live);
+                retain_referenced(&mut registry, &live, self.stream_drain);
                 return Err(e);
             }
         };
@@ -90,7 +92,7 @@ impl Shared {
                 }
             }
         }
-        retain_referenced(&mut registry, &table);
+        retain_referenced(&mut registry, &table, self.stream_drain);
         if let Some(path) = &self.state_file {
             save_state(path, &table.config)?;
         }
@@ -128,7 +130,9 @@ fn load_state(path: &std::path::Path) -> Result<Option<RoutingConfig>, Error> {
 }
 
 /// Drops backends and statistics the table no longer uses (their health tasks end).
-fn retain_referenced(registry: &mut Registry, table: &RouteTable) {
+/// A dropped backend drains: it takes no new request, and its long-lived streams
+/// get `stream_drain` to end.
+fn retain_referenced(registry: &mut Registry, table: &RouteTable, stream_drain: Duration) {
     let mut addrs = std::collections::HashSet::new();
     let mut revisions = std::collections::HashSet::new();
     for s in &table.services {
@@ -137,7 +141,16 @@ fn retain_referenced(registry: &mut Registry, table: &RouteTable) {
             addrs.extend(p.backends.iter().map(|b| b.addr));
         }
     }
-    registry.backends.retain(|a, _| addrs.contains(a));
+    let streams_end = tokio::time::Instant::now() + stream_drain;
+    registry.backends.retain(|a, b| {
+        let keep = addrs.contains(a);
+        if !keep {
+            b.set_draining(true);
+            b.end_streams_at(streams_end);
+            b.pool.clear();
+        }
+        keep
+    });
     registry.stats.retain(|k, _| revisions.contains(k));
 }
 
@@ -320,6 +333,7 @@ async fn start_inner(
         draining: AtomicBool::new(false),
         handed_over: AtomicBool::new(false),
         drain_idle: config.timeouts.drain_idle.0,
+        stream_drain: config.timeouts.stream_drain.0,
         listeners: Mutex::new(Vec::new()),
     });
     // Applying through `apply` starts the health tasks before any traffic is accepted.

@@ -446,11 +446,6 @@ async fn proxy(shared: &Shared, conn: ConnInfo, mut req: Request<Incoming>) -> R
         let Some(index) = table.route_index(&host, req.uri().path()) else {
             return plain(StatusCode::NOT_FOUND, "no route for this host and path");
         };
-        if held.is_none() {
-            shared
-                .retry_budget
-                .earn(table.services[index].config.retry.budget_percent);
-        }
         if let Some(len) = req.body().size_hint().exact()
             && len > shared.max_body_bytes
         {
@@ -487,6 +482,8 @@ async fn proxy(shared: &Shared, conn: ConnInfo, mut req: Request<Incoming>) -> R
     let Some(mut backend) = service.choose_backend(pool, &client, &[], now) else {
         return no_backend(service);
     };
+    // Only requests that go to a backend earn retries (as on the fast path).
+    shared.retry_budget.earn(service.config.retry.budget_percent);
 
     let upgrade = req.version() == Version::HTTP_11 && is_upgrade(req.headers());
     let websocket = upgrade

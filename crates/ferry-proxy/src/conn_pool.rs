@@ -90,6 +90,10 @@ pub(crate) enum SendError {
     Connect(io::Error, Request<ReqBody>),
     /// The request failed; the request is handed back when nothing of it was sent.
     Request(hyper::Error, Option<Request<ReqBody>>),
+    /// A reused keep-alive connection closed before any response: the backend had
+    /// closed it as the request went out. It may be sent again on a new connection
+    /// when it can be sent twice (bodiless and idempotent).
+    Stale(hyper::Error),
 }
 
 #[derive(Debug, Default)]
@@ -276,13 +280,15 @@ impl ConnPool {
         }
     }
 
-    /// Sends `req` on an idle connection or a new one.
+    /// Sends `req` on an idle connection or a new one (`fresh`: always a new one).
     pub async fn send(
         &self,
         mut req: Request<ReqBody>,
+        fresh: bool,
     ) -> Result<(Response<Incoming>, Sender), SendError> {
         loop {
-            let (mut sender, reused) = match self.take_idle() {
+            let idle = if fresh { None } else { self.take_idle() };
+            let (mut sender, reused) = match idle {
                 Some(s) => (s, true),
                 None => match self.connect_shared().await {
                     Ok(s) => (s, false),
@@ -300,6 +306,10 @@ impl ConnPool {
                     Some(r) if reused => {
                         self.forget_h2(&sender);
                         req = r;
+                    }
+                    None if reused && e.error().is_incomplete_message() => {
+                        self.forget_h2(&sender);
+                        return Err(SendError::Stale(e.into_error()));
                     }
                     message => return Err(SendError::Request(e.into_error(), message)),
                 },

@@ -483,7 +483,9 @@ async fn proxy(shared: &Shared, conn: ConnInfo, mut req: Request<Incoming>) -> R
         return no_backend(service);
     };
     // Only requests that go to a backend earn retries (as on the fast path).
-    shared.retry_budget.earn(service.config.retry.budget_percent);
+    shared
+        .retry_budget
+        .earn(service.config.retry.budget_percent);
 
     let upgrade = req.version() == Version::HTTP_11 && is_upgrade(req.headers());
     let websocket = upgrade
@@ -546,7 +548,7 @@ async fn proxy(shared: &Shared, conn: ConnInfo, mut req: Request<Incoming>) -> R
     let attempts = service.config.retry.attempts.max(1);
     // A copy of the head, kept only when a request that reached a backend may be
     // sent again (bodiless and idempotent): the stale keep-alive connection race.
-    let spare_headers = (replayable && idempotent && attempts > 1).then(|| headers.clone());
+    let spare_headers = (replayable && idempotent).then(|| headers.clone());
     let over_limit = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut up = Request::new(if replayable {
         ReqBody::Empty
@@ -564,6 +566,7 @@ async fn proxy(shared: &Shared, conn: ConnInfo, mut req: Request<Incoming>) -> R
     let mut tried: Vec<SocketAddr> = Vec::new();
     let mut attempt = 1;
     let mut retry_guard: Option<Counted<'_>> = None;
+    let mut fresh = false;
     loop {
         let guard = backend.start_request();
         if backend.is_draining() {
@@ -580,7 +583,9 @@ async fn proxy(shared: &Shared, conn: ConnInfo, mut req: Request<Incoming>) -> R
                 None => return no_backend(service),
             }
         }
-        let sent = tokio::time::timeout(shared.upstream_timeout, backend.pool.send(up)).await;
+        let sent =
+            tokio::time::timeout(shared.upstream_timeout, backend.pool.send(up, fresh)).await;
+        fresh = false;
         let p = &service.pools[pool];
         let failed_request = match sent {
             Ok(Ok((mut resp, conn))) => {
@@ -660,7 +665,20 @@ async fn proxy(shared: &Shared, conn: ConnInfo, mut req: Request<Incoming>) -> R
                     .insert(header::CONNECTION, HeaderValue::from_static("close"));
                 return r;
             }
-            Ok(Err(SendError::Request(e, None))) => {
+            Ok(Err(SendError::Stale(e))) if spare_headers.is_some() => {
+                // The backend closed a pooled connection as the request went out: send
+                // it again on a new connection to the same backend (no failure to count).
+                drop(guard);
+                tracing::debug!(backend = %backend.addr, error = %e, "stale pooled connection");
+                let mut r = Request::new(ReqBody::Empty);
+                *r.method_mut() = method.clone();
+                *r.uri_mut() = origin_form.clone();
+                *r.headers_mut() = spare_headers.clone().unwrap_or_default();
+                up = r;
+                fresh = true;
+                continue;
+            }
+            Ok(Err(SendError::Request(e, None) | SendError::Stale(e))) => {
                 drop(guard);
                 service.record_outcome(pool, &backend, false, now_ms());
                 tracing::debug!(backend = %backend.addr, error = %e, "upstream request failed");

@@ -1095,13 +1095,11 @@ async fn mixed_traffic_is_framed_and_pooled_correctly_on_serving_threads() {
 // one backend (`hyper_path_retries_a_get_the_backend_closed_on`, the smallest
 // reproduction). GETs alone stay on the fast path, which retries them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "proxy bug: hyper path, GET on a stale upstream connection with one backend gets 502"]
 async fn backend_closing_keep_alive_connections_fails_no_get() {
     mixed_traffic(0, Mix::All, true).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "proxy bug: hyper path, GET on a stale upstream connection with one backend gets 502"]
 async fn backend_closing_keep_alive_connections_fails_no_get_on_serving_threads() {
     mixed_traffic(2, Mix::All, true).await;
 }
@@ -1247,7 +1245,6 @@ async fn fast_path_retries_a_get_the_backend_closed_on() {
 }
 
 #[tokio::test]
-#[ignore = "proxy bug: hyper path, GET on a stale upstream connection with one backend gets 502 (forward.rs retries only on another backend)"]
 async fn hyper_path_retries_a_get_the_backend_closed_on() {
     // A chunked request body hands the client connection to hyper.
     let first =

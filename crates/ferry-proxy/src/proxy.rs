@@ -188,6 +188,19 @@ impl Shared {
             self.handed_over.store(true, Ordering::Release);
         }
         self.draining.store(true, Ordering::Release);
+        // Long-lived streams (WebSockets, event streams) end cleanly within their
+        // budget — a Close 1001 tells a WebSocket client to reconnect, to the
+        // successor after a handover — instead of being cut when the process exits.
+        let deadline = tokio::time::Instant::now() + self.stream_drain.min(self.shutdown_timeout);
+        for b in self
+            .registry
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .backends
+            .values()
+        {
+            b.end_streams_at(deadline);
+        }
         // Our copies close; after a handover the successor's stay open.
         self.listeners
             .lock()

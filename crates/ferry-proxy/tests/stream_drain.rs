@@ -478,3 +478,57 @@ async fn drain_shuts_a_plain_upgraded_tunnel_down() {
 async fn removing_a_backend_gives_its_tunnels_the_same_budget() {
     plain_tunnel_ends_after_the_budget(true).await;
 }
+
+#[tokio::test]
+async fn proxy_shutdown_ends_a_websocket_with_a_close_frame() {
+    let mut b = ws_backend().await;
+    let proxy = proxy_to(b.addr).await;
+    let addr = proxy.handle.listen_addrs()[0];
+    let mut c = TcpStream::connect(addr).await.expect("connect");
+    c.write_all(
+        b"GET /ws HTTP/1.1\r\nHost: app.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+          Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+    )
+    .await
+    .expect("handshake");
+    let head = read_head(&mut c).await;
+    assert!(head.starts_with("http/1.1 101"), "{head}");
+    let mask = [3, 1, 4, 1];
+    c.write_all(&frame(0x1, b"hi", Some(mask)))
+        .await
+        .expect("send");
+    let echo = timeout(BOUND, read_frame(&mut c))
+        .await
+        .expect("in time")
+        .expect("echo");
+    assert_eq!(&echo.payload[..], b"hi");
+
+    // The proxy itself stops (as the old process does after a handover).
+    let started = Instant::now();
+    proxy.handle.shutdown();
+    let close = timeout(BOUND, read_frame(&mut c))
+        .await
+        .expect("in time")
+        .expect("a close frame, not a cut");
+    let at = started.elapsed();
+    assert_eq!(
+        (close.opcode, close.masked, &close.payload[..]),
+        (8, false, &[0x03, 0xe9][..]),
+        "an unmasked Close 1001 (going away)"
+    );
+    assert!(
+        at >= BUDGET && at < BUDGET + Duration::from_secs(3),
+        "after the stream budget: {at:?}"
+    );
+    let mut seen = Vec::new();
+    while seen.last().is_none_or(|f: &WsFrame| f.opcode != 8) {
+        let f = timeout(BOUND, b.frames.recv())
+            .await
+            .expect("in time")
+            .expect("a frame at the backend");
+        seen.push(f);
+    }
+    let last = seen.last().expect("a close");
+    assert_eq!((last.masked, &last.payload[..]), (true, &[0x03, 0xe9][..]));
+    timeout(BOUND, proxy.wait()).await.expect("the proxy stops");
+}

@@ -241,9 +241,9 @@ async fn read_more(
 }
 
 /// A request the fast path forwards.
-struct Forward {
-    head_len: usize,
-    body_len: u64,
+pub(crate) struct Forward {
+    pub(crate) head_len: usize,
+    pub(crate) body_len: u64,
     table: Arc<RouteTable>,
     service: usize,
     pool: usize,
@@ -256,7 +256,7 @@ struct Forward {
 }
 
 /// A response the proxy writes itself.
-struct Reply {
+pub(crate) struct Reply {
     head_len: usize,
     body_len: u64,
     status: StatusCode,
@@ -267,7 +267,8 @@ struct Reply {
     close: bool,
 }
 
-enum Planned {
+/// What [`plan`] decided for a request (crate-visible for `crate::fuzzing`).
+pub(crate) enum Planned {
     Partial,
     Fallback,
     /// The service is in maintenance with a hold: wait (nothing consumed yet) for
@@ -290,13 +291,13 @@ struct Scan<'a> {
     forwarded_host: bool,
     request_id: bool,
     /// Headers named in `connection`.
-    named: Vec<&'a str>,
+    named: Vec<&'a [u8]>,
 }
 
 /// Parses a request head from `input` and decides what to do with it; for a
 /// request to forward, writes the upstream head into `out`. `held`: the deadline
 /// of an earlier [`Planned::Hold`] of this request (its rate limit was checked then).
-fn plan(
+pub(crate) fn plan(
     shared: &Shared,
     info: ConnInfo,
     input: &[u8],
@@ -328,11 +329,11 @@ fn plan(
             Class::TransferEncoding | Class::Upgrade | Class::Expect => scan.unusual = true,
             Class::Connection => {
                 for token in tokens(h.value) {
-                    if token.eq_ignore_ascii_case("close") {
+                    if token.eq_ignore_ascii_case(b"close") {
                         scan.close = true;
-                    } else if token.eq_ignore_ascii_case("upgrade") {
+                    } else if token.eq_ignore_ascii_case(b"upgrade") || sets_itself(token) {
                         scan.unusual = true;
-                    } else if !token.eq_ignore_ascii_case("keep-alive") {
+                    } else if !token.eq_ignore_ascii_case(b"keep-alive") {
                         scan.named.push(token);
                     }
                 }
@@ -470,7 +471,11 @@ fn plan(
             }
             _ => {}
         }
-        if scan.named.iter().any(|n| n.eq_ignore_ascii_case(h.name)) {
+        if scan
+            .named
+            .iter()
+            .any(|n| n.eq_ignore_ascii_case(h.name.as_bytes()))
+        {
             continue;
         }
         header_line(out, h.name.as_bytes(), h.value);
@@ -509,6 +514,23 @@ fn plan(
         log,
         table,
     })
+}
+
+/// Whether a field the client names in `connection` is one this path frames the
+/// request by or writes itself (host, content-length, x-forwarded-*,
+/// x-request-id): dropping it as hop-by-hop would send a body without its
+/// length or a request without Host or request id, so hyper takes such a
+/// request (it removes the field and then sets its own).
+fn sets_itself(token: &[u8]) -> bool {
+    matches!(
+        std::str::from_utf8(token).map_or(Class::Other, classify),
+        Class::Host
+            | Class::ContentLength
+            | Class::ForwardedFor
+            | Class::ForwardedProto
+            | Class::ForwardedHost
+            | Class::RequestId
+    )
 }
 
 fn header_line(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
@@ -564,12 +586,14 @@ fn classify(name: &str) -> Class {
     }
 }
 
-/// The comma-separated tokens of a header value.
-fn tokens(value: &[u8]) -> impl Iterator<Item = &str> {
-    std::str::from_utf8(value)
-        .unwrap_or("")
-        .split(',')
-        .map(str::trim)
+/// The comma-separated tokens of a header value, as bytes: a token that is not
+/// UTF-8 (obs-text) matches nothing but does not hide the others (a value that
+/// was not UTF-8 used to yield no tokens, so `connection: x-secret, \xff`
+/// forwarded `x-secret`).
+fn tokens(value: &[u8]) -> impl Iterator<Item = &[u8]> {
+    value
+        .split(|&b| b == b',')
+        .map(<[u8]>::trim_ascii)
         .filter(|t| !t.is_empty())
 }
 
@@ -798,7 +822,7 @@ fn access_log(
 
 /// How a response body is delimited.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Framing {
+pub(crate) enum Framing {
     Empty,
     Length(u64),
     Chunked,
@@ -807,20 +831,20 @@ enum Framing {
 }
 
 /// A backend's response head, rewritten for the client into `out`.
-struct ResponseHead {
-    status: u16,
-    head_len: usize,
-    framing: Framing,
+pub(crate) struct ResponseHead {
+    pub(crate) status: u16,
+    pub(crate) head_len: usize,
+    pub(crate) framing: Framing,
     /// The backend may take another request on this connection.
     reusable: bool,
     /// The client connection closes after this response.
-    close: bool,
+    pub(crate) close: bool,
     /// A `text/event-stream` body: it ends early, after a whole event, when
     /// its backend drains.
     event_stream: bool,
 }
 
-enum ParsedResponse {
+pub(crate) enum ParsedResponse {
     Partial,
     Invalid,
     /// A 1xx interim response of `n` bytes, to pass on as it is.
@@ -829,20 +853,24 @@ enum ParsedResponse {
 }
 
 /// What `parse_response` needs to know about the request and the proxy.
-struct ResponseContext<'a> {
-    head_method: bool,
+pub(crate) struct ResponseContext<'a> {
+    pub(crate) head_method: bool,
     /// The client asked to close.
-    close: bool,
+    pub(crate) close: bool,
     /// Set once the proxy drains (read when the response arrives, which may be
     /// after a handover began).
-    draining: &'a std::sync::atomic::AtomicBool,
-    revision: &'a [u8],
-    set_cookie: Option<&'a (String, u64)>,
-    security: bool,
-    tls: bool,
+    pub(crate) draining: &'a std::sync::atomic::AtomicBool,
+    pub(crate) revision: &'a [u8],
+    pub(crate) set_cookie: Option<&'a (String, u64)>,
+    pub(crate) security: bool,
+    pub(crate) tls: bool,
 }
 
-fn parse_response(input: &[u8], cx: &ResponseContext<'_>, out: &mut Vec<u8>) -> ParsedResponse {
+pub(crate) fn parse_response(
+    input: &[u8],
+    cx: &ResponseContext<'_>,
+    out: &mut Vec<u8>,
+) -> ParsedResponse {
     use std::io::Write;
     let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut many = Vec::new();
@@ -862,6 +890,11 @@ fn parse_response(input: &[u8], cx: &ResponseContext<'_>, out: &mut Vec<u8>) -> 
     let (Some(version), Some(status)) = (resp.version, resp.code) else {
         return ParsedResponse::Invalid;
     };
+    if status < 100 {
+        // httparse takes any three digits; `000`..`099` is no status (hyper: 502 too),
+        // and would be written back as a status line with fewer than three digits.
+        return ParsedResponse::Invalid;
+    }
     if (100..200).contains(&status) {
         // We never ask for an upgrade here: a 101 is a broken backend.
         return if status == 101 {
@@ -874,7 +907,7 @@ fn parse_response(input: &[u8], cx: &ResponseContext<'_>, out: &mut Vec<u8>) -> 
     let mut length = None;
     let mut chunked = None;
     let mut reusable = version == 1;
-    let mut named: Vec<&str> = Vec::new();
+    let mut named: Vec<&[u8]> = Vec::new();
     let mut present = Present::default();
     let mut event_stream = false;
     for h in headers {
@@ -885,27 +918,21 @@ fn parse_response(input: &[u8], cx: &ResponseContext<'_>, out: &mut Vec<u8>) -> 
                 _ => return ParsedResponse::Invalid,
             },
             Class::TransferEncoding => {
-                chunked = Some(
-                    tokens(h.value)
-                        .last()
-                        .is_some_and(|t| t.eq_ignore_ascii_case("chunked")),
-                );
+                // The fields are one list: its last non-empty element decides,
+                // as the client reading them will decide.
+                chunked = match tokens(h.value).last() {
+                    Some(t) => Some(t.eq_ignore_ascii_case(b"chunked")),
+                    None => chunked.or(Some(false)),
+                };
             }
             Class::Connection => {
                 for token in tokens(h.value) {
-                    if token.eq_ignore_ascii_case("close") {
+                    if token.eq_ignore_ascii_case(b"close") {
                         reusable = false;
-                    } else if !token.eq_ignore_ascii_case("keep-alive") {
+                    } else if !token.eq_ignore_ascii_case(b"keep-alive") {
                         named.push(token);
                     }
                 }
-            }
-            Class::Security => {
-                let n = h.name;
-                present.hsts |= n.eq_ignore_ascii_case("strict-transport-security");
-                present.nosniff |= n.eq_ignore_ascii_case("x-content-type-options");
-                present.frame |= n.eq_ignore_ascii_case("x-frame-options");
-                present.referrer |= n.eq_ignore_ascii_case("referrer-policy");
             }
             Class::Other if h.name.eq_ignore_ascii_case("content-type") => {
                 event_stream = is_event_stream(h.value);
@@ -931,15 +958,36 @@ fn parse_response(input: &[u8], cx: &ResponseContext<'_>, out: &mut Vec<u8>) -> 
     out.clear();
     let reason = resp.reason.unwrap_or("");
     let _ = write!(out, "HTTP/1.1 {status} {reason}\r\n");
+    let mut length_written = false;
     for h in headers {
-        match classify(h.name) {
+        let class = classify(h.name);
+        match class {
             Class::Connection | Class::HopByHop | Class::Upgrade | Class::Revision => continue,
             // With a transfer-encoding the length is meaningless (RFC 9112 §6.3).
             Class::ContentLength if chunked.is_some() => continue,
+            // Repeated equal lengths pass as one (RFC 9110 §8.6): a client that
+            // rejects a repeated field would otherwise fail on our response.
+            Class::ContentLength if length_written => continue,
             _ => {}
         }
-        if named.iter().any(|n| n.eq_ignore_ascii_case(h.name)) {
+        // The framing fields stay even when `connection` names them: the body is
+        // relayed by them, and the client must delimit it the same way.
+        let framing_field = matches!(class, Class::ContentLength | Class::TransferEncoding);
+        if !framing_field
+            && named
+                .iter()
+                .any(|n| n.eq_ignore_ascii_case(h.name.as_bytes()))
+        {
             continue;
+        }
+        length_written |= class == Class::ContentLength;
+        if class == Class::Security {
+            // Only what the client gets counts: a named one is gone.
+            let n = h.name;
+            present.hsts |= n.eq_ignore_ascii_case("strict-transport-security");
+            present.nosniff |= n.eq_ignore_ascii_case("x-content-type-options");
+            present.frame |= n.eq_ignore_ascii_case("x-frame-options");
+            present.referrer |= n.eq_ignore_ascii_case("referrer-policy");
         }
         header_line(out, h.name.as_bytes(), h.value);
     }
@@ -1700,5 +1748,133 @@ mod tests {
         assert!(!out.contains("x-frame-options: DENY"));
         assert!(out.contains("strict-transport-security"));
         assert!(out.contains("x-content-type-options: nosniff"));
+    }
+
+    // Regressions found by the h1_response and h1_request fuzz targets.
+
+    #[test]
+    fn status_below_100_is_a_bad_response() {
+        let mut out = Vec::new();
+        for status in ["000", "042", "099"] {
+            let input = format!("HTTP/1.1 {status} OK\r\nContent-Length: 0\r\n\r\n");
+            assert!(
+                matches!(
+                    parse_response(input.as_bytes(), &cx(), &mut out),
+                    ParsedResponse::Invalid
+                ),
+                "{status}"
+            );
+        }
+    }
+
+    #[test]
+    fn framing_fields_named_in_connection_stay() {
+        let (h, out) = head(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: content-length, x-a\r\nX-A: 1\r\n\r\nabc",
+            &cx(),
+        );
+        assert_eq!(h.framing, Framing::Length(3));
+        assert_eq!(
+            out,
+            "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nx-ferry-revision: v2\r\n\r\n"
+        );
+        let (h, out) = head(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: transfer-encoding\r\n\r\n",
+            &cx(),
+        );
+        assert_eq!(h.framing, Framing::Chunked);
+        assert!(out.contains("Transfer-Encoding: chunked\r\n"), "{out}");
+    }
+
+    #[test]
+    fn transfer_codings_are_one_list() {
+        let (h, _) = head(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: ,\r\n\r\n",
+            &cx(),
+        );
+        assert_eq!(h.framing, Framing::Chunked);
+        let (h, _) = head(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked,\r\n\r\n",
+            &cx(),
+        );
+        assert_eq!(h.framing, Framing::Chunked);
+        let (h, _) = head(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n\r\n",
+            &cx(),
+        );
+        assert_eq!(h.framing, Framing::Close);
+    }
+
+    #[test]
+    fn repeated_equal_content_lengths_pass_as_one() {
+        let (h, out) = head(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-A: 1\r\nContent-Length: 5\r\n\r\nhello",
+            &cx(),
+        );
+        assert_eq!(h.framing, Framing::Length(5));
+        assert_eq!(out.matches("Content-Length").count(), 1, "{out}");
+    }
+
+    #[test]
+    fn security_header_named_in_connection_is_replaced() {
+        let mut c = cx();
+        c.security = true;
+        let (_, out) = head(
+            b"HTTP/1.1 204 No Content\r\nConnection: x-frame-options\r\nX-Frame-Options: ALLOWALL\r\n\r\n",
+            &c,
+        );
+        assert!(!out.contains("ALLOWALL"), "{out}");
+        assert!(out.contains("x-frame-options: DENY\r\n"), "{out}");
+    }
+
+    #[test]
+    fn a_non_utf8_connection_token_hides_no_other() {
+        let t: Vec<&[u8]> = tokens(b"ke\x97\x8f-alive, x-secret ,,close").collect();
+        assert_eq!(t, [&b"ke\x97\x8f-alive"[..], b"x-secret", b"close"]);
+        let mut out = Vec::new();
+        let input = b"GET / HTTP/1.1\r\nHost: example.com\r\nConnection: \x97, x-secret\r\nX-Secret: 1\r\n\r\n";
+        assert!(matches!(
+            plan(crate::fuzzing::shared(), client(), input, &mut out, None),
+            Planned::Forward(_)
+        ));
+        let out = String::from_utf8_lossy(&out);
+        assert!(!out.to_ascii_lowercase().contains("x-secret"), "{out}");
+    }
+
+    fn client() -> ConnInfo {
+        ConnInfo {
+            peer: SocketAddr::from(([192, 0, 2, 7], 40000)),
+            tls: false,
+        }
+    }
+
+    #[test]
+    fn fields_the_proxy_sets_named_in_connection_go_to_hyper() {
+        for named in [
+            "host",
+            "Content-Length",
+            "x-request-id",
+            "x-forwarded-for",
+            "x-forwarded-host",
+            "x-forwarded-proto",
+        ] {
+            let input = format!(
+                "POST / HTTP/1.1\r\nHost: example.com\r\nContent-Length: 3\r\nConnection: {named}\r\nX-Request-Id: 1\r\n\r\nabc"
+            );
+            let mut out = Vec::new();
+            assert!(
+                matches!(
+                    plan(
+                        crate::fuzzing::shared(),
+                        client(),
+                        input.as_bytes(),
+                        &mut out,
+                        None
+                    ),
+                    Planned::Fallback
+                ),
+                "{named}"
+            );
+        }
     }
 }

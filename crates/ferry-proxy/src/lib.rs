@@ -16,6 +16,8 @@ mod error;
 mod error_page;
 mod event_stream;
 mod forward;
+#[doc(hidden)]
+pub mod fuzzing;
 mod h1;
 mod handle;
 pub mod handover;

@@ -70,6 +70,54 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// The state before any routing table is applied (the table is empty): what
+    /// `start` serves from, and what the fuzz targets drive `h1::plan` with
+    /// (`crate::fuzzing`), so both build it the same way.
+    pub fn new(
+        config: &ProxyConfig,
+        settings: BackendSettings,
+        error_pages: ErrorPages,
+        runtime: tokio::runtime::Handle,
+    ) -> Result<Self, Error> {
+        let (shutdown, _) = watch::channel(false);
+        Ok(Shared {
+            table: ArcSwap::from_pointee(RouteTable::compile(
+                RoutingConfig {
+                    routes: Vec::new(),
+                    services: Default::default(),
+                },
+                &mut Registry::default(),
+                settings,
+                false,
+            )?),
+            table_swaps: watch::channel(0).0,
+            error_pages,
+            registry: Mutex::new(Registry::default()),
+            settings,
+            upstream_timeout: config.timeouts.upstream_response.0,
+            max_body_bytes: config.limits.max_body_bytes,
+            rate_limiter: config
+                .limits
+                .rate_limit
+                .as_ref()
+                .and_then(crate::rate_limit::RateLimiter::new),
+            security_headers: config.limits.security_headers,
+            state_file: config.state_file.clone(),
+            retry_budget: Default::default(),
+            retrying: Default::default(),
+            runtime,
+            shutdown,
+            connections: AtomicUsize::new(0),
+            connections_done: Notify::new(),
+            shutdown_timeout: config.timeouts.shutdown.0,
+            draining: AtomicBool::new(false),
+            handed_over: AtomicBool::new(false),
+            drain_idle: config.timeouts.drain_idle.0,
+            stream_drain: config.timeouts.stream_drain.0,
+            listeners: Mutex::new(Vec::new()),
+        })
+    }
+
     /// Validates, compiles and swaps in a new routing table; the live one stays on error.
     pub fn apply(&self, routing: RoutingConfig) -> Result<(), Error> {
         let mut registry = self.registry.lock().unwrap_or_else(|e| e.into_inner());
@@ -312,43 +360,12 @@ async fn start_inner(
             }
         }
     }
-    let (shutdown, _) = watch::channel(false);
-    let shared = Arc::new(Shared {
-        table: ArcSwap::from_pointee(RouteTable::compile(
-            RoutingConfig {
-                routes: Vec::new(),
-                services: Default::default(),
-            },
-            &mut Registry::default(),
-            settings,
-            false,
-        )?),
-        table_swaps: watch::channel(0).0,
-        error_pages,
-        registry: Mutex::new(Registry::default()),
+    let shared = Arc::new(Shared::new(
+        &config,
         settings,
-        upstream_timeout: config.timeouts.upstream_response.0,
-        max_body_bytes: config.limits.max_body_bytes,
-        rate_limiter: config
-            .limits
-            .rate_limit
-            .as_ref()
-            .and_then(crate::rate_limit::RateLimiter::new),
-        security_headers: config.limits.security_headers,
-        state_file: config.state_file.clone(),
-        retry_budget: Default::default(),
-        retrying: Default::default(),
-        runtime: tokio::runtime::Handle::current(),
-        shutdown,
-        connections: AtomicUsize::new(0),
-        connections_done: Notify::new(),
-        shutdown_timeout: config.timeouts.shutdown.0,
-        draining: AtomicBool::new(false),
-        handed_over: AtomicBool::new(false),
-        drain_idle: config.timeouts.drain_idle.0,
-        stream_drain: config.timeouts.stream_drain.0,
-        listeners: Mutex::new(Vec::new()),
-    });
+        error_pages,
+        tokio::runtime::Handle::current(),
+    )?);
     // Applying through `apply` starts the health tasks before any traffic is accepted.
     // A saved table wins, then the one a predecessor was serving, then the config's.
     let routing = match config.state_file.as_deref().map(load_state).transpose()? {

@@ -311,6 +311,18 @@ pub(crate) fn plan(
         Ok(httparse::Status::Partial) => return Planned::Partial,
         Err(_) => return Planned::Fallback,
     };
+    if head_len > shared.max_header_bytes {
+        // A complete head over the limit (an incomplete one is caught while reading).
+        return Planned::Reply(Reply {
+            head_len,
+            body_len: 0,
+            status: StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            text: "request header fields too large".into(),
+            retry_after: None,
+            log: None,
+            close: true,
+        });
+    }
     let (Some(method), Some(target), Some(1)) = (req.method, req.path, req.version) else {
         return Planned::Fallback;
     };

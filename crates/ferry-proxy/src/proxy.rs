@@ -65,6 +65,8 @@ pub(crate) struct Shared {
     pub drain_idle: Duration,
     /// The budget of a draining backend's long-lived streams (`timeouts.stream_drain`).
     pub stream_drain: Duration,
+    /// Largest request head (`limits.max_header_bytes`; larger: 431).
+    pub max_header_bytes: usize,
     /// Copies of the listening sockets, for a successor; emptied on shutdown.
     pub listeners: Mutex<Vec<(String, SocketAddr, Vec<std::net::TcpListener>)>>,
 }
@@ -114,6 +116,7 @@ impl Shared {
             handed_over: AtomicBool::new(false),
             drain_idle: config.timeouts.drain_idle.0,
             stream_drain: config.timeouts.stream_drain.0,
+            max_header_bytes: config.limits.max_header_bytes,
             listeners: Mutex::new(Vec::new()),
         })
     }

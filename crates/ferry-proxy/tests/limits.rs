@@ -206,3 +206,33 @@ async fn a_chunked_body_over_the_limit_gets_413_on_its_way() {
     assert_eq!(raw_status(addr, &chunked(&[600, 600])).await, 413);
     assert_eq!(raw_status(addr, &chunked(&[500, 500])).await, 200);
 }
+
+#[tokio::test]
+async fn a_complete_head_over_a_small_limit_gets_431_on_both_paths() {
+    let b = backend("b").await;
+    let mut cfg = ProxyConfig::single(any_port(), b.addr);
+    cfg.limits.max_header_bytes = 1024;
+    let proxy = ferry_proxy::start(cfg).await.expect("start");
+    let addr = proxy.handle.listen_addrs()[0];
+    let pad = "a".repeat(2000);
+    // HTTP/1.1: the fast path; HTTP/1.0: hyper's path.
+    for version in ["1.1", "1.0"] {
+        let big = format!("GET / HTTP/{version}\r\nHost: x\r\nX-Big: {pad}\r\n\r\n");
+        assert_eq!(
+            raw_status(addr, big.as_bytes()).await,
+            431,
+            "HTTP/{version}"
+        );
+        let small = format!("GET / HTTP/{version}\r\nHost: x\r\nX-Small: 1\r\n\r\n");
+        assert_eq!(
+            raw_status(addr, small.as_bytes()).await,
+            200,
+            "HTTP/{version}"
+        );
+    }
+    assert_eq!(
+        b.hits.load(std::sync::atomic::Ordering::SeqCst),
+        2,
+        "only the small heads reached the backend"
+    );
+}

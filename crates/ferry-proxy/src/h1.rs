@@ -224,6 +224,21 @@ async fn linger(mut stream: TcpStream) {
     .await;
 }
 
+/// Reads what the socket has now, without waiting: `WouldBlock` when nothing.
+///
+/// Unlike `TcpStream::try_read_buf`, a read shorter than the room offered also
+/// clears the socket's readiness (tokio does so in `poll_read`): the next wait for
+/// the client's next request then really waits, instead of waking at once for a
+/// read that finds nothing (one `recv` returning EAGAIN per request otherwise).
+fn read_ready(stream: &mut TcpStream, buf: &mut Vec<u8>) -> io::Result<usize> {
+    let mut cx = Context::from_waker(std::task::Waker::noop());
+    let read = std::pin::pin!(stream.read_buf(buf));
+    match std::future::Future::poll(read, &mut cx) {
+        Poll::Ready(r) => r,
+        Poll::Pending => Err(io::ErrorKind::WouldBlock.into()),
+    }
+}
+
 /// Reads more client bytes into `pending`; `Ok(0)` at end of stream.
 async fn read_more(
     stream: &mut TcpStream,
@@ -231,7 +246,7 @@ async fn read_more(
     deadline: tokio::time::Instant,
 ) -> io::Result<usize> {
     let buf = pending.for_reading();
-    match stream.try_read_buf(buf) {
+    match read_ready(stream, buf) {
         Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
         r => return r,
     }
@@ -630,7 +645,7 @@ async fn exchange(
         // The socket looked readable: read before taking any other buffer. Readiness
         // can be stale (it is cleared only by a read that would block), and an idle
         // connection must not hold buffers while it waits.
-        match stream.try_read_buf(pending.for_reading()) {
+        match read_ready(stream, pending.for_reading()) {
             Ok(0) => return Next::Close,
             Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {

@@ -1188,116 +1188,103 @@ async fn forward_request(
                 None => break Err((StatusCode::SERVICE_UNAVAILABLE, false)),
             }
         }
-        let reused = if fresh { None } else { backend.pool.take_raw() };
+        let idle = if fresh { None } else { backend.pool.take_raw() };
         fresh = false;
-        let (mut up, reused) = match reused {
-            Some(s) => (s, true),
-            None => match backend.pool.connect_raw().await {
-                Ok(s) => (s, false),
-                Err(e) => {
-                    drop(guard);
-                    service.record_outcome(pool, &backend, false, now_ms());
-                    tracing::debug!(backend = %backend.addr, error = %e, "upstream unreachable");
-                    tried.push(backend.addr);
-                    match retry(
-                        shared,
-                        service,
-                        pool,
-                        info,
-                        &tried,
-                        attempt,
-                        attempts,
-                        &mut retry_guard,
-                    ) {
-                        Some((np, nb)) => {
-                            attempt += 1;
-                            pool = np;
-                            backend = nb;
+        let connected = match idle {
+            Some(s) => Ok((s, true)),
+            None => backend.pool.connect_raw().await.map(|s| (s, false)),
+        };
+        // Whether the failed request may go to another backend.
+        let may_retry = match connected {
+            Err(e) => {
+                // Nothing reached the backend: any request may go elsewhere as it is.
+                tracing::debug!(backend = %backend.addr, error = %e, "upstream unreachable");
+                true
+            }
+            Ok((mut up, reused)) => {
+                let cx = ResponseContext {
+                    head_method: f.head_method,
+                    close: client_close,
+                    draining: &shared.draining,
+                    revision: p.revision_header.as_bytes(),
+                    set_cookie: f.set_cookie.as_ref(),
+                    security: shared.security_headers,
+                    tls: info.tls,
+                };
+                upbuf.clear();
+                let sent = tokio::time::timeout(
+                    shared.upstream_timeout,
+                    send(
+                        &mut up,
+                        &head,
+                        client,
+                        pending,
+                        f.body_len,
+                        &mut upbuf,
+                        &cx,
+                        &mut resp_head,
+                    ),
+                )
+                .await;
+                match sent {
+                    Ok(Ok(h)) => {
+                        service.record_outcome(pool, &backend, h.status < 500, now_ms());
+                        p.stats.record(h.status, started.elapsed());
+                        let result = if h.event_stream {
+                            relay_events(client, &mut up, &resp_head, &mut upbuf, &h, &backend)
+                                .await
+                        } else {
+                            relay(client, &mut up, &resp_head, &mut upbuf, &h).await
+                        };
+                        let upstream_ok = result.is_ok_and(|r| r) && h.reusable;
+                        if upstream_ok && !backend.is_draining() {
+                            backend.pool.put_raw(up);
+                        }
+                        drop(guard);
+                        let next = match result {
+                            Err(()) => Next::Close,
+                            Ok(_) if h.close => Next::Close,
+                            Ok(_) => Next::KeepAlive,
+                        };
+                        let revision =
+                            String::from_utf8_lossy(p.revision_header.as_bytes()).into_owned();
+                        break Ok((next, h.status, revision));
+                    }
+                    Ok(Err(Failure::Client)) => {
+                        drop(guard);
+                        break Ok((Next::Close, 499, "-".to_owned()));
+                    }
+                    Ok(Err(Failure::Invalid)) => {
+                        drop(guard);
+                        service.record_outcome(pool, &backend, false, now_ms());
+                        tracing::debug!(backend = %backend.addr, "malformed response head");
+                        fail(StatusCode::BAD_GATEWAY);
+                        break Err((StatusCode::BAD_GATEWAY, f.body_len > 0));
+                    }
+                    Err(_elapsed) => {
+                        drop(guard);
+                        service.record_outcome(pool, &backend, false, now_ms());
+                        fail(StatusCode::GATEWAY_TIMEOUT);
+                        break Err((StatusCode::GATEWAY_TIMEOUT, f.body_len > 0));
+                    }
+                    Ok(Err(Failure::Exchange { consumed, received })) => {
+                        if reused && !received && replayable {
+                            // A stale keep-alive connection the backend had closed: try a
+                            // new one to the same backend (no failure to count).
+                            drop(guard);
+                            fresh = true;
                             continue;
                         }
-                        None => {
-                            fail(StatusCode::BAD_GATEWAY);
-                            break Err((StatusCode::BAD_GATEWAY, false));
-                        }
+                        tracing::debug!(backend = %backend.addr, "upstream request failed");
+                        replayable && !consumed
                     }
                 }
-            },
-        };
-        let cx = ResponseContext {
-            head_method: f.head_method,
-            close: client_close,
-            draining: &shared.draining,
-            revision: p.revision_header.as_bytes(),
-            set_cookie: f.set_cookie.as_ref(),
-            security: shared.security_headers,
-            tls: info.tls,
-        };
-        upbuf.clear();
-        let sent = tokio::time::timeout(
-            shared.upstream_timeout,
-            send(
-                &mut up,
-                &head,
-                client,
-                pending,
-                f.body_len,
-                &mut upbuf,
-                &cx,
-                &mut resp_head,
-            ),
-        )
-        .await;
-        let (consumed, received) = match sent {
-            Ok(Ok(h)) => {
-                service.record_outcome(pool, &backend, h.status < 500, now_ms());
-                p.stats.record(h.status, started.elapsed());
-                let result = if h.event_stream {
-                    relay_events(client, &mut up, &resp_head, &mut upbuf, &h, &backend).await
-                } else {
-                    relay(client, &mut up, &resp_head, &mut upbuf, &h).await
-                };
-                let upstream_ok = result.is_ok_and(|r| r) && h.reusable;
-                if upstream_ok && !backend.is_draining() {
-                    backend.pool.put_raw(up);
-                }
-                drop(guard);
-                let next = match result {
-                    Err(()) => Next::Close,
-                    Ok(_) if h.close => Next::Close,
-                    Ok(_) => Next::KeepAlive,
-                };
-                let revision = String::from_utf8_lossy(p.revision_header.as_bytes()).into_owned();
-                break Ok((next, h.status, revision));
-            }
-            Ok(Err(Failure::Client)) => {
-                drop(guard);
-                break Ok((Next::Close, 499, "-".to_owned()));
-            }
-            Ok(Err(Failure::Invalid)) => {
-                drop(guard);
-                service.record_outcome(pool, &backend, false, now_ms());
-                tracing::debug!(backend = %backend.addr, "malformed response head");
-                fail(StatusCode::BAD_GATEWAY);
-                break Err((StatusCode::BAD_GATEWAY, f.body_len > 0));
-            }
-            Ok(Err(Failure::Exchange { consumed, received })) => (consumed, received),
-            Err(_elapsed) => {
-                drop(guard);
-                service.record_outcome(pool, &backend, false, now_ms());
-                fail(StatusCode::GATEWAY_TIMEOUT);
-                break Err((StatusCode::GATEWAY_TIMEOUT, f.body_len > 0));
             }
         };
         drop(guard);
-        if reused && !received && replayable {
-            // A stale keep-alive connection the backend had closed: try a new one.
-            fresh = true;
-            continue;
-        }
         service.record_outcome(pool, &backend, false, now_ms());
-        tracing::debug!(backend = %backend.addr, "upstream request failed");
         tried.push(backend.addr);
-        let again = if replayable && !consumed {
+        let again = if may_retry {
             retry(
                 shared,
                 service,
@@ -1319,6 +1306,7 @@ async fn forward_request(
             }
             None => {
                 fail(StatusCode::BAD_GATEWAY);
+                // A body left unread (not sent, or sent in part) closes the connection.
                 break Err((StatusCode::BAD_GATEWAY, f.body_len > 0));
             }
         }

@@ -156,15 +156,8 @@ async fn ws_backend() -> WsBackend {
     }
 }
 
-fn pattern(len: usize, seed: u8) -> Vec<u8> {
-    (0..len).map(|i| (i % 251) as u8 ^ seed).collect()
-}
-
-#[tokio::test]
-async fn drain_ends_a_websocket_with_close_frames_and_never_cuts_a_frame() {
-    let mut b = ws_backend().await;
-    let proxy = proxy_to(b.addr).await;
-    let addr = proxy.handle.listen_addrs()[0];
+/// A WebSocket client through the proxy at `addr`, past its `101`.
+async fn ws_client(addr: SocketAddr) -> TcpStream {
     let mut c = TcpStream::connect(addr).await.expect("connect");
     c.write_all(
         b"GET /ws HTTP/1.1\r\nHost: app.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
@@ -174,6 +167,19 @@ async fn drain_ends_a_websocket_with_close_frames_and_never_cuts_a_frame() {
     .expect("handshake");
     let head = read_head(&mut c).await;
     assert!(head.starts_with("http/1.1 101"), "{head}");
+    c
+}
+
+fn pattern(len: usize, seed: u8) -> Vec<u8> {
+    (0..len).map(|i| (i % 251) as u8 ^ seed).collect()
+}
+
+#[tokio::test]
+async fn drain_ends_a_websocket_with_close_frames_and_never_cuts_a_frame() {
+    let mut b = ws_backend().await;
+    let proxy = proxy_to(b.addr).await;
+    let addr = proxy.handle.listen_addrs()[0];
+    let mut c = ws_client(addr).await;
     let mask = [7, 1, 9, 3];
     c.write_all(&frame(0x1, b"hello", Some(mask)))
         .await
@@ -484,15 +490,7 @@ async fn proxy_shutdown_ends_a_websocket_with_a_close_frame() {
     let mut b = ws_backend().await;
     let proxy = proxy_to(b.addr).await;
     let addr = proxy.handle.listen_addrs()[0];
-    let mut c = TcpStream::connect(addr).await.expect("connect");
-    c.write_all(
-        b"GET /ws HTTP/1.1\r\nHost: app.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
-          Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
-    )
-    .await
-    .expect("handshake");
-    let head = read_head(&mut c).await;
-    assert!(head.starts_with("http/1.1 101"), "{head}");
+    let mut c = ws_client(addr).await;
     let mask = [3, 1, 4, 1];
     c.write_all(&frame(0x1, b"hi", Some(mask)))
         .await

@@ -25,11 +25,15 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ferry_proxy::{ProxyConfig, Weight};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 
 /// The longest any single read or write may take.
 const IO_LIMIT: Duration = Duration::from_secs(15);
+
+mod common;
+
+use common::wire::{Framing, Resp, Wire, invalid};
 /// The longest a whole scenario may take.
 const SCENARIO_LIMIT: Duration = Duration::from_secs(120);
 /// Concurrent client connections per scenario (each reconnects after a close).
@@ -93,240 +97,6 @@ fn pattern(n: usize, seed: u64) -> Vec<u8> {
 /// The seed of a response body: the request id and the backend that answers.
 fn body_seed(id: u64, backend: &str) -> u64 {
     mix(id) ^ fnv(backend.as_bytes())
-}
-
-// ---------------------------------------------------------------------------
-// Wire: a buffered TCP stream with the HTTP/1.1 framing rules both ends need.
-// ---------------------------------------------------------------------------
-
-fn timed_out(what: &str) -> io::Error {
-    io::Error::new(io::ErrorKind::TimedOut, format!("no progress {what}"))
-}
-
-fn eof(what: &str) -> io::Error {
-    io::Error::new(io::ErrorKind::UnexpectedEof, format!("eof {what}"))
-}
-
-fn invalid(what: impl Into<String>) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, what.into())
-}
-
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
-}
-
-#[derive(Clone, Debug)]
-struct Head {
-    start: String,
-    fields: Vec<(String, String)>,
-}
-
-impl Head {
-    fn parse(raw: &[u8]) -> io::Result<Self> {
-        let text = std::str::from_utf8(raw).map_err(|_| invalid("head is not utf-8"))?;
-        let mut lines = text.split("\r\n");
-        let start = lines.next().unwrap_or_default().to_owned();
-        let mut fields = Vec::new();
-        for line in lines.filter(|l| !l.is_empty()) {
-            let (name, value) = line.split_once(':').unwrap_or((line, ""));
-            fields.push((name.to_owned(), value.trim().to_owned()));
-        }
-        Ok(Self { start, fields })
-    }
-
-    fn all(&self, name: &str) -> Vec<&str> {
-        self.fields
-            .iter()
-            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-            .collect()
-    }
-
-    fn get(&self, name: &str) -> Option<&str> {
-        self.all(name).into_iter().next()
-    }
-
-    fn has_token(&self, name: &str, token: &str) -> bool {
-        self.all(name)
-            .iter()
-            .flat_map(|v| v.split(','))
-            .any(|t| t.trim().eq_ignore_ascii_case(token))
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Framing {
-    NoBody,
-    Length,
-    Chunked,
-    Close,
-}
-
-#[derive(Debug)]
-struct Resp {
-    head: Head,
-    status: u16,
-    body: Vec<u8>,
-    framing: Framing,
-}
-
-impl Resp {
-    fn closes(&self) -> bool {
-        self.framing == Framing::Close || self.head.has_token("connection", "close")
-    }
-}
-
-struct Wire {
-    stream: TcpStream,
-    buf: Vec<u8>,
-}
-
-impl Wire {
-    fn new(stream: TcpStream) -> Self {
-        let _ = stream.set_nodelay(true);
-        Self {
-            stream,
-            buf: Vec::new(),
-        }
-    }
-
-    async fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
-        tokio::time::timeout(IO_LIMIT, self.stream.write_all(bytes))
-            .await
-            .map_err(|_| timed_out("while writing"))?
-    }
-
-    async fn fill(&mut self) -> io::Result<usize> {
-        self.buf.reserve(64 * 1024);
-        tokio::time::timeout(IO_LIMIT, self.stream.read_buf(&mut self.buf))
-            .await
-            .map_err(|_| timed_out("while reading"))?
-    }
-
-    /// The next head; `None` at a clean end of stream.
-    async fn head(&mut self) -> io::Result<Option<Head>> {
-        let mut searched: usize = 0;
-        loop {
-            let from = searched.saturating_sub(3);
-            if let Some(at) = find(&self.buf[from..], b"\r\n\r\n") {
-                let end = from + at + 4;
-                let raw: Vec<u8> = self.buf.drain(..end).collect();
-                return Head::parse(&raw).map(Some);
-            }
-            searched = self.buf.len();
-            if self.fill().await? == 0 {
-                return if self.buf.is_empty() {
-                    Ok(None)
-                } else {
-                    Err(eof("inside a head"))
-                };
-            }
-        }
-    }
-
-    async fn line(&mut self) -> io::Result<String> {
-        loop {
-            if let Some(at) = find(&self.buf, b"\r\n") {
-                let raw: Vec<u8> = self.buf.drain(..at + 2).collect();
-                return String::from_utf8(raw[..at].to_vec()).map_err(|_| invalid("line"));
-            }
-            if self.fill().await? == 0 {
-                return Err(eof("inside a line"));
-            }
-        }
-    }
-
-    async fn exact(&mut self, n: usize) -> io::Result<Vec<u8>> {
-        while self.buf.len() < n {
-            if self.fill().await? == 0 {
-                return Err(eof(&format!("after {} of {n} body bytes", self.buf.len())));
-            }
-        }
-        Ok(self.buf.drain(..n).collect())
-    }
-
-    async fn until_eof(&mut self) -> io::Result<Vec<u8>> {
-        while self.fill().await? > 0 {}
-        Ok(std::mem::take(&mut self.buf))
-    }
-
-    /// A chunked body (RFC 9112 §7.1); extensions and well-formed trailers are read past.
-    async fn chunked(&mut self) -> io::Result<Vec<u8>> {
-        let mut data = Vec::new();
-        loop {
-            let line = self.line().await?;
-            let size = line.split_once(';').map_or(line.as_str(), |(s, _)| s);
-            let size = usize::from_str_radix(size.trim(), 16)
-                .map_err(|_| invalid(format!("chunk size {line:?}")))?;
-            if size == 0 {
-                loop {
-                    let t = self.line().await?;
-                    if t.is_empty() {
-                        return Ok(data);
-                    }
-                    if !t.contains(':') {
-                        return Err(invalid(format!("trailer {t:?}")));
-                    }
-                }
-            }
-            let chunk = self.exact(size + 2).await?;
-            if &chunk[size..] != b"\r\n" {
-                return Err(invalid("chunk data not followed by CRLF"));
-            }
-            data.extend_from_slice(&chunk[..size]);
-        }
-    }
-
-    /// The final response to a request with `method` (RFC 9112 §6.3); ambiguous
-    /// framing is an error.
-    async fn response(&mut self, method: &str) -> io::Result<Resp> {
-        loop {
-            let head = self.head().await?.ok_or_else(|| eof("before a response"))?;
-            let status: u16 = head
-                .start
-                .split(' ')
-                .nth(1)
-                .and_then(|s| s.parse().ok())
-                .ok_or_else(|| invalid(format!("status line {:?}", head.start)))?;
-            if (100..200).contains(&status) {
-                continue;
-            }
-            let lengths = head.all("content-length");
-            let chunked = head.has_token("transfer-encoding", "chunked");
-            if lengths.len() > 1 || (chunked && !lengths.is_empty()) {
-                return Err(invalid(format!("ambiguous framing: {head:?}")));
-            }
-            let (body, framing) = if method == "HEAD" || matches!(status, 204 | 304) {
-                (Vec::new(), Framing::NoBody)
-            } else if chunked {
-                (self.chunked().await?, Framing::Chunked)
-            } else if let Some(len) = lengths.first() {
-                let len = len
-                    .parse()
-                    .map_err(|_| invalid(format!("content-length {len:?}")))?;
-                (self.exact(len).await?, Framing::Length)
-            } else {
-                (self.until_eof().await?, Framing::Close)
-            };
-            return Ok(Resp {
-                head,
-                status,
-                body,
-                framing,
-            });
-        }
-    }
-
-    /// Whether the peer closes (end of stream or reset) without sending anything more.
-    async fn closes(&mut self) -> bool {
-        if !self.buf.is_empty() {
-            return false;
-        }
-        match self.fill().await {
-            Ok(n) => n == 0,
-            Err(e) => e.kind() != io::ErrorKind::TimedOut,
-        }
-    }
 }
 
 // ---------------------------------------------------------------------------
@@ -513,7 +283,8 @@ async fn backend(name: &'static str, churn: bool) -> Backend {
             };
             let (s, n, k) = (s.clone(), n.clone(), k.clone());
             let conn = tokio::spawn(async move {
-                if let Err(e) = serve(Wire::new(stream), name, churn, &s, &n, &k).await
+                if let Err(e) =
+                    serve(Wire::with_limit(stream, IO_LIMIT), name, churn, &s, &n, &k).await
                     && e.kind() == io::ErrorKind::InvalidData
                 {
                     panic!("backend {name}: {e}");
@@ -855,7 +626,7 @@ async fn run_client(t: Traffic, conn: u64, progress: Arc<AtomicU64>) -> Result<T
                     .await
                     .map_err(|_| "connect timed out".to_owned())?
                     .map_err(|e| format!("connect: {e}"))?;
-                wire.insert(Wire::new(s))
+                wire.insert(Wire::with_limit(s, IO_LIMIT))
             }
         };
         // Sometimes two requests in one write, before reading either response.
@@ -1228,7 +999,7 @@ async fn stale_get_after(first: &[u8], first_method: &str) -> Resp {
         .await
         .expect("start");
     let addr = proxy.handle.listen_addrs()[0];
-    let mut c = Wire::new(TcpStream::connect(addr).await.expect("connect"));
+    let mut c = Wire::with_limit(TcpStream::connect(addr).await.expect("connect"), IO_LIMIT);
     c.write(first).await.expect("write");
     let r = c.response(first_method).await.expect("first response");
     assert_eq!(r.status, 200, "{r:?}");
